@@ -1,0 +1,27 @@
+"""`GatewaySettings`: the whole configuration, loaded from TOML plus `PTC_*` environment overrides."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.config._sandbox import ExecutionLimits, SandboxSettings
+from gateway.config._serve import ApprovalSettings, ServeSettings, StubSettings
+from gateway.config._servers import ServerConfig
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway is configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="PTC_", env_nested_delimiter="__", extra="forbid")
+
+    servers_file: str | None = None
+    """A Claude Desktop / Cursor / Claude Code (`mcpServers`) or VS Code (`servers`) JSON file."""
+    servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    limits: ExecutionLimits = Field(default_factory=ExecutionLimits)
+    stubs: StubSettings = Field(default_factory=StubSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    approval: ApprovalSettings = Field(default_factory=ApprovalSettings)

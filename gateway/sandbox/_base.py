@@ -1,0 +1,73 @@
+"""The sandbox seam: a backend hands out fresh sandboxes; a sandbox is a byte pipe to the runner.
+
+The executor only sees these two classes. Docker, the local-process test backend and AgentCore
+live behind them. A sandbox is used for exactly one execution and never reused.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["BaseSandbox", "BaseSandboxBackend", "SandboxInfo"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SandboxInfo:
+    """What the executor (and tracing) may know about a sandbox."""
+
+    backend: str
+    """Backend name, e.g. "docker", "local-process"."""
+    id: str
+    """Backend-specific id (container id, pid, session id)."""
+    start: Literal["warm", "cold"]
+    """Whether it came from the warm pool or was started for this execution."""
+    start_duration_s: float
+    """Time the caller waited to get it."""
+
+
+class BaseSandbox(ABC):
+    """One started sandbox whose runner speaks the bridge protocol.
+
+    `send` writes to the runner's protocol input (the container's stdin); `receive` returns the
+    next chunk of its protocol output (the container's stdout) and raises `anyio.EndOfStream`
+    when the runner is gone. `diagnostics` is whatever the runner wrote outside the protocol
+    (the container's stderr: interpreter crashes, OOM messages), capped.
+    """
+
+    info: SandboxInfo
+
+    @abstractmethod
+    async def send(self, data: bytes) -> None:
+        """Write bytes to the runner."""
+
+    @abstractmethod
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Read the next chunk of protocol output; `anyio.EndOfStream` when it ends."""
+
+    @abstractmethod
+    def diagnostics(self) -> str:
+        """The runner's non-protocol output so far (capped), for error messages."""
+
+    @abstractmethod
+    async def exit_status(self) -> int | None:
+        """The runner's exit code if it has exited, else None. Does not wait."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Kill (never gracefully stop) and remove the sandbox. Idempotent; safe under cancellation."""
+
+
+class BaseSandboxBackend(ABC):
+    """Hands out fresh sandboxes; owns any warm pool and background tasks."""
+
+    name: str
+
+    @abstractmethod
+    async def acquire(self) -> BaseSandbox:
+        """A fresh started sandbox whose runner has sent `hello` (the hello frame is consumed)."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Stop background work and remove every sandbox this backend still owns."""
