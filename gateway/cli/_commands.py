@@ -1,0 +1,13 @@
+"""The list of subcommand modules. Add a module's `register` here to add a command."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["REGISTRARS"]
+
+Registrar = Callable[["argparse._SubParsersAction[Any]"], None]
+
+REGISTRARS: tuple[Registrar, ...] = ()
