@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import random
+
+from gateway.catalog import build_catalog, python_identifier
+from gateway.tools import JsonObject, ToolSpec
+
+
+def _spec(server: str, name: str, schema: JsonObject | None = None) -> ToolSpec:
+    return ToolSpec(server=server, name=name, input_schema=schema or {"type": "object"})
+
+
+def test_python_identifier_rules() -> None:
+    assert python_identifier("list-staff") == "list_staff"
+    assert python_identifier("files.read") == "files_read"
+    assert python_identifier("my tool") == "my_tool"
+    assert python_identifier("2fa") == "_2fa"
+    assert python_identifier("class") == "class_"
+    assert python_identifier("from") == "from_"
+    assert python_identifier("") == "_"
+    assert python_identifier("__init__") == "_init__"
+    assert python_identifier("café") == "caf_"
+    assert python_identifier("None") == "None_"
+
+
+def test_server_keys_that_shadow_builtins_or_stdlib_get_tools_suffix() -> None:
+    catalog = build_catalog([_spec(s, "t") for s in ["time", "json", "os", "print", "search_tools", "git", "Any"]])
+    names = {ns.server: ns.python_name for ns in catalog.namespaces}
+    assert names == {
+        "time": "time_tools",
+        "json": "json_tools",
+        "os": "os_tools",
+        "print": "print_tools",
+        "search_tools": "search_tools_tools",
+        "git": "git",
+        "Any": "Any_tools",
+    }
+
+
+def test_tool_collisions_get_deterministic_suffixes() -> None:
+    specs = [_spec("s", "a_b"), _spec("s", "a-b"), _spec("s", "a.b")]
+    catalog = build_catalog(specs)
+    (ns,) = catalog.namespaces
+    assert [(t.spec.name, t.python_name) for t in ns.tools] == [("a_b", "a_b"), ("a-b", "a_b_2"), ("a.b", "a_b_3")]
+
+
+def test_server_collisions_get_deterministic_suffixes() -> None:
+    catalog = build_catalog([_spec("my-srv", "t"), _spec("my_srv", "t"), _spec("time", "t"), _spec("time_tools", "t")])
+    assert {ns.server: ns.python_name for ns in catalog.namespaces} == {
+        "my_srv": "my_srv",
+        "my-srv": "my_srv_2",
+        "time_tools": "time_tools",
+        "time": "time_tools_2",
+    }
+
+
+def test_params_required_first_in_schema_order_with_sanitized_names() -> None:
+    schema: JsonObject = {
+        "type": "object",
+        "properties": {"limit": {"type": "integer"}, "from": {"type": "string"}, "a-b": {}, "a_b": {}, "query": {}},
+        "required": ["query", "from", "missing"],
+    }
+    tool = build_catalog([_spec("s", "t", schema)]).namespaces[0].tools[0]
+    assert list(tool.params.items()) == [
+        ("from_", "from"),
+        ("query", "query"),
+        ("missing", "missing"),
+        ("limit", "limit"),
+        ("a_b_2", "a-b"),
+        ("a_b", "a_b"),
+    ]
+    assert [p.required for p in tool.parameters] == [True, True, True, False, False, False]
+
+
+def test_params_follow_top_level_ref_and_allof() -> None:
+    schema: JsonObject = {
+        "$ref": "#/$defs/Args",
+        "$defs": {"Args": {"type": "object", "properties": {"x": {}}, "required": ["x"]}},
+        "allOf": [{"properties": {"y": {}}}],
+    }
+    tool = build_catalog([_spec("s", "t", schema)]).namespaces[0].tools[0]
+    assert dict(tool.params) == {"x": "x", "y": "y"}
+
+
+def test_ids_and_lookup() -> None:
+    catalog = build_catalog([_spec("time", "get-time"), _spec("git", "git_status")])
+    tool = catalog.tool("time_tools.get_time")
+    assert tool is not None
+    assert tool.spec.name == "get-time"
+    assert tool.ref.server == "time"
+    assert catalog.tool("time.get_time") is None
+    assert catalog.tool_for(tool.ref) is tool
+    assert [t.id for t in catalog.tools] == ["git.git_status", "time_tools.get_time"]
+
+
+def test_catalog_is_independent_of_input_order() -> None:
+    specs = [_spec(s, t) for s in ["b", "a-b", "a_b", "time", "2x"] for t in ["x", "x-y", "x_y", "class", "9"]]
+    expected = build_catalog(specs)
+    rng = random.Random(1234)
+    for _ in range(20):
+        shuffled = list(specs)
+        rng.shuffle(shuffled)
+        assert build_catalog(shuffled) == expected
+
+
+def test_duplicate_tool_names_are_resolved_independently_of_order() -> None:
+    one = _spec("s", "t", {"type": "object", "properties": {"a": {}}})
+    two = _spec("s", "t", {"type": "object", "properties": {"b": {}}})
+    assert build_catalog([one, two]) == build_catalog([two, one])
+    assert len(build_catalog([one, two]).tools) == 1
