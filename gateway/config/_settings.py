@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.config._model import ModelSettings
 from gateway.config._sandbox import ExecutionLimits, SandboxSettings
 from gateway.config._serve import ApprovalSettings, ServeSettings, StubSettings
 from gateway.config._servers import ServerConfig
@@ -25,3 +26,5 @@ class GatewaySettings(BaseSettings):
     stubs: StubSettings = Field(default_factory=StubSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    """The Bedrock model behind `ptc-gateway ask` (the orchestrator)."""
