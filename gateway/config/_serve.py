@@ -16,12 +16,23 @@ class ServeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tool_name: str = "execute_code"
+    tool_name: str = Field(default="execute_code", pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    """The name of the one tool (MCP tool-name rules: letters, digits, `_`, `-`, `.`)."""
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
+    """Interface to bind on HTTP. Anything but loopback also needs `allowed_hosts`."""
     port: int = Field(default=8765, ge=0, le=65535)
+    path: str = Field(default="/mcp", pattern=r"^/")
+    """The streamable-HTTP endpoint path (`/healthz` is served beside it)."""
     auth_token: str | None = None
-    """Bearer token required on HTTP (env `PTC_AUTH_TOKEN`)."""
+    """Bearer token required on HTTP; `serve` also reads env `PTC_AUTH_TOKEN` (or `PTC_SERVE__AUTH_TOKEN`)."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Extra `Host` header values accepted on HTTP (`name:port` or `name:*`); loopback names always are."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Extra `Origin` values accepted on HTTP (`https://app.example:*`); loopback origins always are."""
+    stateless: bool = False
+    """HTTP without sessions: any replica can answer any request, but handshake-era clients then get
+    no elicitation (approvals that `ask` are refused) and no pushed `list_changed` (see docs/server.md)."""
 
 
 class ApprovalSettings(BaseModel):
