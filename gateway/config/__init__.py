@@ -1,12 +1,14 @@
 """Configuration: `GatewaySettings` and how it is loaded."""
 
+from gateway.config._load import DEFAULT_CONFIG_FILE, load_settings
 from gateway.config._model import ModelSettings
 from gateway.config._sandbox import ExecutionLimits, SandboxSettings
 from gateway.config._serve import ApprovalSettings, ServeSettings, StubSettings
-from gateway.config._servers import RemoteServerConfig, ServerConfig, StdioServerConfig
+from gateway.config._servers import RemoteServerConfig, ServerConfig, ServerKind, StdioServerConfig
 from gateway.config._settings import GatewaySettings
 
 __all__ = [
+    "DEFAULT_CONFIG_FILE",
     "ApprovalSettings",
     "ExecutionLimits",
     "GatewaySettings",
@@ -15,6 +17,8 @@ __all__ = [
     "SandboxSettings",
     "ServeSettings",
     "ServerConfig",
+    "ServerKind",
     "StdioServerConfig",
     "StubSettings",
+    "load_settings",
 ]
