@@ -1,0 +1,222 @@
+"""`BedrockModelClient`: Converse / ConverseStream / InvokeModel through boto3 `bedrock-runtime`.
+
+Credentials, region and profile come from the standard boto3 chain (settings may name a profile
+or region). botocore retries in adaptive mode (throttling is retried with backoff and client-side
+rate limiting). Every boto3 call runs in a worker thread; botocore types and exceptions stop here:
+`_model_error` is the one place they become `ModelError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, Protocol, cast
+
+import anyio
+import anyio.to_thread
+import boto3  # pyright: ignore[reportMissingTypeStubs]
+import botocore.config  # pyright: ignore[reportMissingTypeStubs]
+import botocore.exceptions  # pyright: ignore[reportMissingTypeStubs]
+import botocore.parsers  # pyright: ignore[reportMissingTypeStubs]
+
+from gateway.config import ModelSettings
+from gateway.errors import ConfigError, ModelError
+from gateway.models._base import BaseModelClient, ModelRequest, ModelResponse, TextSink
+from gateway.models._families import ModelProfile, profile_for
+from gateway.models._wire import (
+    StreamAccumulator,
+    anthropic_body,
+    converse_kwargs,
+    parse_anthropic_response,
+    parse_converse_response,
+)
+
+__all__ = ["BedrockModelClient"]
+
+Api = Literal["converse", "invoke"]
+
+_THROTTLING = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"})
+_TRANSIENT = frozenset(
+    {"ModelTimeoutException", "ServiceUnavailableException", "InternalServerException", "ModelNotReadyException"}
+)
+
+
+_BOTO_ERRORS = (
+    botocore.exceptions.BotoCoreError,
+    botocore.exceptions.ClientError,
+    botocore.parsers.ResponseParserError,
+)
+
+
+class _RuntimeClient(Protocol):
+    """The slice of the boto3 `bedrock-runtime` client we use."""
+
+    def converse(self, **kwargs: Any) -> dict[str, Any]: ...
+    def converse_stream(self, **kwargs: Any) -> dict[str, Any]: ...
+    def invoke_model(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+def _model_error(e: Exception, *, model_id: str, region: str | None, attempts: int) -> ModelError:
+    """Turn any botocore failure into a `ModelError` whose message says what to do."""
+    where = f"model {model_id!r}" + (f" in {region}" if region else "")
+    if isinstance(e, botocore.exceptions.ClientError):
+        response = cast(Mapping[str, Any], e.response)  # pyright: ignore[reportUnknownMemberType]
+        error = cast(Mapping[str, Any], response.get("Error", {}))
+        code = str(error.get("Code", "Unknown"))
+        message = str(error.get("Message") or e)
+        # Event-stream exceptions arrive with camel-case codes (`throttlingException`).
+        code = code[:1].upper() + code[1:]
+        if code in _THROTTLING:
+            return ModelError(
+                f"Bedrock throttled {where} and {attempts} attempts did not get through ({message}); "
+                "slow down, raise the quota, or use a cross-region inference profile",
+                retryable=True,
+            )
+        if code == "ValidationException":
+            return ModelError(f"Bedrock rejected the request to {where}: {message}")
+        if code == "AccessDeniedException":
+            return ModelError(
+                f"access denied to {where}: {message} (enable the model in the Bedrock console's model access page "
+                "and allow bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream for these credentials)"
+            )
+        if code == "ResourceNotFoundException":
+            return ModelError(f"{where} was not found: {message} (check the model id and the region)")
+        if code in _TRANSIENT:
+            return ModelError(f"Bedrock could not serve {where} right now ({code}): {message}", retryable=True)
+        return ModelError(f"Bedrock error from {where} ({code}): {message}")
+    if isinstance(e, botocore.exceptions.ParamValidationError):
+        return ModelError(f"the request to {where} is invalid (caught before sending): {e}")
+    if isinstance(e, botocore.parsers.ResponseParserError):
+        return ModelError(f"could not parse Bedrock's reply for {where}: {e}")
+    if isinstance(e, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return ModelError(
+            "no AWS credentials found (boto3 looks at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and "
+            "~/.aws, SSO, then the instance or task role)"
+        )
+    if isinstance(e, botocore.exceptions.NoRegionError):
+        return ModelError("no AWS region configured: set AWS_REGION or [model] region")
+    if isinstance(e, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError):
+        return ModelError(f"could not reach Bedrock for {where}: {e}", retryable=True)
+    if isinstance(e, botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectTimeoutError):
+        return ModelError(f"Bedrock timed out for {where}: {e}", retryable=True)
+    return ModelError(f"Bedrock call for {where} failed: {e}")
+
+
+class BedrockModelClient(BaseModelClient):
+    """A Bedrock model through boto3. Cheap to construct; the boto3 client is built on first use."""
+
+    def __init__(
+        self,
+        *,
+        model_id: str,
+        api: Api = "converse",
+        region: str | None = None,
+        profile: str | None = None,
+        max_attempts: int = 8,
+        read_timeout_s: float = 300.0,
+        connect_timeout_s: float = 10.0,
+        model_profile: ModelProfile | None = None,
+    ) -> None:
+        self._model_id = model_id
+        self._api: Api = api
+        self._region = region
+        self._aws_profile = profile
+        self._max_attempts = max_attempts
+        self._read_timeout_s = read_timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self.profile = model_profile or profile_for(model_id)
+        """What this model supports (tool use, cache points)."""
+        if api == "invoke" and not self.profile.anthropic:
+            raise ConfigError(
+                f"api 'invoke' sends the Anthropic Messages body and needs a Claude model, not {model_id!r}",
+                key="model.api",
+            )
+        self._client: _RuntimeClient | None = None
+        self._client_lock = anyio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: ModelSettings, *, model_id: str | None = None) -> BedrockModelClient:
+        """Build from `[model]`; `model_id` (CLI / `PTC_MODEL_ID`) wins over `settings.id`."""
+        chosen = model_id or settings.id
+        return cls(
+            model_id=chosen,
+            api=settings.api,
+            region=settings.region,
+            profile=settings.profile,
+            max_attempts=settings.max_attempts,
+            read_timeout_s=settings.read_timeout_s,
+            connect_timeout_s=settings.connect_timeout_s,
+            model_profile=profile_for(chosen, tool_use=settings.tool_use, cache_points=settings.cache_points),
+        )
+
+    @property
+    def model_id(self) -> str:
+        """The Bedrock model id."""
+        return self._model_id
+
+    def _make_client(self) -> _RuntimeClient:
+        config = botocore.config.Config(
+            retries={"mode": "adaptive", "total_max_attempts": self._max_attempts},
+            read_timeout=self._read_timeout_s,
+            connect_timeout=self._connect_timeout_s,
+        )
+        try:
+            session = boto3.Session(profile_name=self._aws_profile, region_name=self._region)
+            # The endpoint comes from the chain too: AWS_ENDPOINT_URL_BEDROCK_RUNTIME / the profile.
+            client: object = session.client("bedrock-runtime", config=config)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        except botocore.exceptions.ProfileNotFound as e:
+            raise ConfigError(f"AWS profile {self._aws_profile!r} not found", key="model.profile") from e
+        except botocore.exceptions.BotoCoreError as e:
+            raise _model_error(e, model_id=self._model_id, region=self._region, attempts=0) from e
+        return cast(_RuntimeClient, client)
+
+    async def _runtime(self) -> _RuntimeClient:
+        async with self._client_lock:
+            if self._client is None:
+                self._client = await anyio.to_thread.run_sync(self._make_client)
+            return self._client
+
+    def _error(self, e: Exception) -> ModelError:
+        return _model_error(e, model_id=self._model_id, region=self._region, attempts=self._max_attempts)
+
+    async def request(self, request: ModelRequest) -> ModelResponse:
+        """One Converse (or InvokeModel) call."""
+        client = await self._runtime()
+        try:
+            match self._api:
+                case "converse":
+                    kwargs = converse_kwargs(request, model_id=self._model_id, profile=self.profile)
+                    raw = await anyio.to_thread.run_sync(lambda: client.converse(**kwargs))
+                    return parse_converse_response(raw)
+                case "invoke":
+                    body = json.dumps(anthropic_body(request, profile=self.profile))
+                    raw = await anyio.to_thread.run_sync(
+                        lambda: client.invoke_model(
+                            modelId=self._model_id, body=body, contentType="application/json", accept="application/json"
+                        )
+                    )
+                    payload = await anyio.to_thread.run_sync(lambda: raw["body"].read())
+                    return parse_anthropic_response(cast(Mapping[str, Any], json.loads(payload)))
+        except _BOTO_ERRORS as e:
+            raise self._error(e) from e
+
+    async def request_stream(self, request: ModelRequest, on_text: TextSink) -> ModelResponse:
+        """ConverseStream, feeding text deltas to `on_text`; InvokeModel falls back to one piece."""
+        if self._api != "converse":
+            return await super().request_stream(request, on_text)
+        client = await self._runtime()
+        kwargs = converse_kwargs(request, model_id=self._model_id, profile=self.profile)
+        accumulator = StreamAccumulator()
+        try:
+            raw = await anyio.to_thread.run_sync(lambda: client.converse_stream(**kwargs))
+            events = iter(raw["stream"])
+
+            def next_event(it: Iterator[Mapping[str, Any]] = events) -> Mapping[str, Any] | None:
+                return next(it, None)
+
+            while (event := await anyio.to_thread.run_sync(next_event)) is not None:
+                if delta := accumulator.feed(event):
+                    await on_text(delta)
+        except _BOTO_ERRORS as e:
+            raise self._error(e) from e
+        return accumulator.response()

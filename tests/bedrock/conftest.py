@@ -1,0 +1,3 @@
+from tests.bedrock.fixtures import bedrock
+
+__all__ = ["bedrock"]

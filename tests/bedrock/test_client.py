@@ -1,0 +1,169 @@
+"""BedrockModelClient against the local endpoint: boto3 signs, serialises, retries and decodes for real."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+import pytest
+from botocore.eventstream import EventStreamBuffer
+
+from gateway.errors import ConfigError, ModelError
+from gateway.models import (
+    BedrockModelClient,
+    Message,
+    ModelRequest,
+    TextBlock,
+    ToolDefinition,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from tests.bedrock.endpoint import Endpoint, Reply, ScriptedModel, ToolCall, Turn
+from tests.bedrock.eventstream import encode_event, encode_exception
+
+Serve = Callable[[ScriptedModel], Endpoint]
+CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+LLAMA = "meta.llama3-8b-instruct-v1:0"
+
+TOOL = ToolDefinition(
+    name="execute_code",
+    description="Run Python.",
+    input_schema={"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]},
+)
+
+
+def echo_model(turn: Turn) -> Reply:
+    """Calls the tool once, then answers with what the tool said."""
+    if turn.index == 0:
+        return Reply(text="Let me run that.", tool_calls=[ToolCall(name="execute_code", input={"code": "print(6*7)"})])
+    return Reply(text=f"The answer is {turn.tool_results()[0]['text']}.")
+
+
+def first_request(question: str = "what is 6*7?") -> ModelRequest:
+    return ModelRequest(
+        system="You are a test.",
+        messages=(Message(role="user", content=(TextBlock(text=question),)),),
+        tools=(TOOL,),
+        cache=True,
+    )
+
+
+def second_request(first: ModelRequest, assistant: Message, output: str) -> ModelRequest:
+    use = assistant.tool_uses[0]
+    result = Message(role="user", content=(ToolResultBlock(tool_use_id=use.id, text=output),))
+    return ModelRequest(
+        system=first.system, messages=(*first.messages, assistant, result), tools=first.tools, cache=True
+    )
+
+
+def test_event_stream_encoder_round_trips_through_botocore() -> None:
+    buffer = EventStreamBuffer()
+    buffer.add_data(encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hé"}}))
+    buffer.add_data(encode_exception("throttlingException", "slow down"))
+    first, second = list(buffer)
+    assert first.headers[":event-type"] == "contentBlockDelta"
+    assert first.payload == b'{"contentBlockIndex": 0, "delta": {"text": "h\\u00e9"}}'
+    assert second.headers == {
+        ":exception-type": "throttlingException",
+        ":content-type": "application/json",
+        ":message-type": "exception",
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", ["converse", "invoke"])
+async def test_tool_use_round_trip(bedrock: Serve, api: str) -> None:
+    endpoint = bedrock(echo_model)
+    client = BedrockModelClient(model_id=CLAUDE, api="invoke" if api == "invoke" else "converse")
+    with anyio.fail_after(30):
+        first = first_request()
+        response = await client.request(first)
+        assert response.stop_reason == "tool_use"
+        assert response.message.text == "Let me run that."
+        (use,) = response.message.tool_uses
+        assert isinstance(use, ToolUseBlock)
+        assert use.name == "execute_code"
+        assert use.input == {"code": "print(6*7)"}
+        final = await client.request(second_request(first, response.message, "42\n"))
+    assert final.stop_reason == "end_turn"
+    assert final.message.text == "The answer is 42\n."
+    assert final.usage.input_tokens > 0
+    assert final.usage.output_tokens > 0
+    # The system prompt + tools carried a cache point: the second call reads them from the cache.
+    assert response.usage.cache_write_input_tokens > 0
+    assert final.usage.cache_read_input_tokens == response.usage.cache_write_input_tokens
+    # Signed for real with the fake static credentials.
+    assert all(a.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLEFAKE/") for a in endpoint.authorizations)
+    assert [t.api for t in endpoint.turns] == [api, api]
+    assert endpoint.turns[1].tool_results()[0]["text"] == "42\n"
+
+
+@pytest.mark.anyio
+async def test_converse_stream_delivers_text_in_pieces(bedrock: Serve) -> None:
+    bedrock(
+        lambda turn: Reply(
+            text="one two three four", tool_calls=[ToolCall(name="execute_code", input={"code": "x" * 100})]
+        )
+    )
+    client = BedrockModelClient(model_id=CLAUDE)
+    pieces: list[str] = []
+
+    async def sink(text: str) -> None:
+        pieces.append(text)
+
+    with anyio.fail_after(30):
+        response = await client.request_stream(first_request(), sink)
+    assert pieces == ["one ", "two ", "three ", "four"]
+    assert response.message.text == "one two three four"
+    assert response.message.tool_uses[0].input == {"code": "x" * 100}
+    assert response.stop_reason == "tool_use"
+    assert response.usage.output_tokens > 0
+
+
+@pytest.mark.anyio
+async def test_no_cache_point_for_models_without_caching(bedrock: Serve) -> None:
+    endpoint = bedrock(lambda turn: Reply(text="hi"))
+    client = BedrockModelClient(model_id=LLAMA)
+    with anyio.fail_after(30):
+        await client.request(ModelRequest(system="s", messages=first_request().messages, cache=True))
+    assert endpoint.turns[0].cache_point is False
+    assert "toolConfig" not in endpoint.turns[0].raw
+
+
+@pytest.mark.anyio
+async def test_throttling_is_retried(bedrock: Serve) -> None:
+    endpoint = bedrock(lambda turn: Reply(text="finally"))
+    endpoint.throttle(2)
+    client = BedrockModelClient(model_id=CLAUDE)
+    with anyio.fail_after(60):
+        response = await client.request(first_request())
+    assert response.message.text == "finally"
+    assert endpoint.throttled == 2
+    assert len(endpoint.turns) == 1
+
+
+@pytest.mark.anyio
+async def test_throttling_that_outlasts_the_retries_is_a_clear_model_error(bedrock: Serve) -> None:
+    endpoint = bedrock(lambda turn: Reply(text="never"))
+    endpoint.throttle(10)
+    client = BedrockModelClient(model_id=CLAUDE, max_attempts=2)
+    with anyio.fail_after(60), pytest.raises(ModelError, match="throttled .* 2 attempts") as info:
+        await client.request(first_request())
+    assert info.value.retryable
+    assert endpoint.throttled == 2
+
+
+@pytest.mark.anyio
+async def test_validation_error_is_a_clear_model_error(bedrock: Serve) -> None:
+    bedrock(lambda turn: Reply(text="unused"))
+    client = BedrockModelClient(model_id=CLAUDE)
+    bad = ToolDefinition(name="has.dot", description="", input_schema={"type": "object"})
+    request = ModelRequest(system="s", messages=first_request().messages, tools=(bad,))
+    with anyio.fail_after(30), pytest.raises(ModelError, match="rejected the request") as info:
+        await client.request(request)
+    assert not info.value.retryable
+
+
+def test_invoke_needs_a_claude_model() -> None:
+    with pytest.raises(ConfigError, match="model.api"):
+        BedrockModelClient(model_id=LLAMA, api="invoke")
