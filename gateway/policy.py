@@ -1,0 +1,203 @@
+"""Per-tool policy as tool-source wrappers: which tools the model sees, and which calls need approval.
+
+Both wrap any `BaseToolSource` (the fleet, or another wrapper) and are one themselves, so the
+executor and the catalog never know a policy exists::
+
+    source = FilteredToolSource.from_settings(fleet, settings)      # enabled_tools / disabled_tools
+    source = ApprovalToolSource(source, policy=ApprovalPolicy.from_settings(settings), ask=ask)
+
+Patterns are `fnmatch` patterns, matched case-sensitively (`*`, `?`, `[seq]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Literal, TypeAlias, assert_never
+
+from gateway.config import GatewaySettings
+from gateway.errors import UnknownToolError
+from gateway.tools import BaseToolSource, CallOptions, JsonValue, TextContent, ToolRef, ToolResult, ToolSpec
+
+__all__ = ["ApprovalPolicy", "ApprovalToolSource", "AskFn", "Decision", "FilteredToolSource"]
+
+Decision: TypeAlias = Literal["allow", "ask", "deny"]
+
+AskFn: TypeAlias = Callable[[ToolRef, ToolSpec, Mapping[str, JsonValue]], Awaitable[bool]]
+"""Ask the user whether this call may go through: True to allow; False when declined or cancelled."""
+
+_RESTRICTIVENESS: dict[Decision, int] = {"allow": 0, "ask": 1, "deny": 2}
+
+
+# --- filtering ---------------------------------------------------------------------------------
+
+
+class FilteredToolSource(BaseToolSource):
+    """Hides tools per server: `enabled` (when not None) lists what is shown, `disabled` what is not.
+
+    A tool is visible when its server has no `enabled` list or one of its patterns matches, and no
+    `disabled` pattern matches (`disabled` wins). Calls to hidden tools raise `UnknownToolError`,
+    exactly as if the server did not have them.
+    """
+
+    def __init__(
+        self,
+        inner: BaseToolSource,
+        *,
+        enabled: Mapping[str, Sequence[str] | None],
+        disabled: Mapping[str, Sequence[str]],
+    ) -> None:
+        self._inner = inner
+        self._enabled = {server: tuple(patterns) for server, patterns in enabled.items() if patterns is not None}
+        self._disabled = {server: tuple(patterns) for server, patterns in disabled.items() if patterns}
+
+    @classmethod
+    def from_settings(cls, inner: BaseToolSource, settings: GatewaySettings) -> FilteredToolSource:
+        """Each server's `enabled_tools` / `disabled_tools`."""
+        return cls(
+            inner,
+            enabled={name: server.enabled_tools for name, server in settings.servers.items()},
+            disabled={name: server.disabled_tools for name, server in settings.servers.items()},
+        )
+
+    def visible(self, ref: ToolRef) -> bool:
+        """Whether this tool is shown to the model and may be called."""
+        if any(fnmatchcase(ref.name, pattern) for pattern in self._disabled.get(ref.server, ())):
+            return False
+        enabled = self._enabled.get(ref.server)
+        return enabled is None or any(fnmatchcase(ref.name, pattern) for pattern in enabled)
+
+    async def list_tools(self) -> Sequence[ToolSpec]:
+        """The inner source's tools minus the hidden ones."""
+        return [spec for spec in await self._inner.list_tools() if self.visible(spec.ref)]
+
+    async def call_tool(
+        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
+    ) -> ToolResult:
+        """Forward the call, unless the tool is hidden (`UnknownToolError`)."""
+        if not self.visible(ref):
+            raise UnknownToolError(
+                f"tool {ref} is not available (hidden by the server's enabled_tools/disabled_tools)",
+                server=ref.server,
+            )
+        return await self._inner.call_tool(ref, arguments, options=options)
+
+
+# --- approval ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalPolicy:
+    """Decides, per tool, whether a call is allowed, asks the user first, or is denied.
+
+    Resolution order, first match wins:
+
+    1. `tools`: `server/tool` keys (fnmatch patterns). An exact key beats a pattern; among
+       matching patterns the longest wins, and on a tie the most restrictive (deny > ask > allow).
+    2. the server's `require_approval` patterns → `ask`.
+    3. tools annotated destructive (`destructiveHint: true` and not `readOnlyHint: true`) →
+       `destructive`. Tools without annotations are not treated as destructive.
+    4. `default`.
+    """
+
+    default: Decision = "allow"
+    destructive: Decision = "ask"
+    tools: Mapping[str, Decision] = field(default_factory=dict[str, Decision])
+    require_approval: Mapping[str, Sequence[str]] = field(default_factory=dict[str, Sequence[str]])
+    """Per server key, tool-name patterns that always ask."""
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> ApprovalPolicy:
+        """`[approval]` plus every server's `require_approval`."""
+        return cls(
+            default=settings.approval.default,
+            destructive=settings.approval.destructive,
+            tools=dict(settings.approval.tools),
+            require_approval={
+                name: tuple(server.require_approval)
+                for name, server in settings.servers.items()
+                if server.require_approval
+            },
+        )
+
+    def decide(self, spec: ToolSpec) -> Decision:
+        """`allow`, `ask` or `deny` for calls to this tool."""
+        return self.explain(spec)[0]
+
+    def explain(self, spec: ToolSpec) -> tuple[Decision, str]:
+        """The decision and the setting it comes from, for messages (`approval.tools['x/*']`)."""
+        ref = str(spec.ref)
+        if ref in self.tools:
+            return self.tools[ref], f"approval.tools[{ref!r}]"
+        matches: list[tuple[str, Decision]] = [
+            (pattern, decision) for pattern, decision in self.tools.items() if fnmatchcase(ref, pattern)
+        ]
+        if matches:
+            pattern, decision = max(matches, key=lambda match: (len(match[0]), _RESTRICTIVENESS[match[1]]))
+            return decision, f"approval.tools[{pattern!r}]"
+        for pattern in self.require_approval.get(spec.server, ()):
+            if fnmatchcase(spec.name, pattern):
+                return "ask", f"servers.{spec.server}.require_approval ({pattern!r})"
+        annotations = spec.annotations
+        if annotations.destructive is True and annotations.read_only is not True:
+            return self.destructive, "approval.destructive (the tool is annotated destructive)"
+        return self.default, "approval.default"
+
+
+class ApprovalToolSource(BaseToolSource):
+    """Applies an `ApprovalPolicy` to every call; lists tools unchanged.
+
+    A refused call does not raise: it returns `ToolResult(is_error=True)` with a message saying why,
+    which becomes `ToolError` in the model's code. Refused means: the policy says `deny`; or `ask`
+    and the user declined; or `ask` and there is no way to ask (`ask=None`, e.g. a client without
+    elicitation support) — an approval that cannot be obtained is never assumed.
+    """
+
+    def __init__(self, inner: BaseToolSource, *, policy: ApprovalPolicy, ask: AskFn | None) -> None:
+        self._inner = inner
+        self._policy = policy
+        self._ask = ask
+
+    @property
+    def policy(self) -> ApprovalPolicy:
+        """The policy applied."""
+        return self._policy
+
+    async def list_tools(self) -> Sequence[ToolSpec]:
+        """The inner source's tools, unchanged (the prompt may show `policy.decide` per tool)."""
+        return await self._inner.list_tools()
+
+    async def call_tool(
+        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
+    ) -> ToolResult:
+        """Decide, ask if needed, then forward the call or return a refusal as a tool error."""
+        spec = await self._find(ref)
+        decision, reason = self._policy.explain(spec)
+        match decision:
+            case "allow":
+                pass
+            case "deny":
+                return _refusal(f"Call to {ref} was denied by the gateway's approval policy ({reason} = 'deny').")
+            case "ask":
+                if self._ask is None:
+                    return _refusal(
+                        f"Call to {ref} needs the user's approval ({reason}), but this client cannot be asked "
+                        "(it does not support elicitation), so the call was not made."
+                    )
+                if not await self._ask(ref, spec, arguments):
+                    return _refusal(f"The user declined the call to {ref}; it was not made.")
+            case _:
+                assert_never(decision)
+        return await self._inner.call_tool(ref, arguments, options=options)
+
+    async def _find(self, ref: ToolRef) -> ToolSpec:
+        for spec in await self._inner.list_tools():
+            if spec.server == ref.server and spec.name == ref.name:
+                return spec
+        # Not (or no longer) listed: decide on what we know, so a stale catalog never skips a check.
+        return ToolSpec(server=ref.server, name=ref.name)
+
+
+def _refusal(message: str) -> ToolResult:
+    return ToolResult(is_error=True, content=(TextContent(text=message),))
