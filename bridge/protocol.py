@@ -1,4 +1,4 @@
-"""The bridge wire protocol, shared by the host and the runner inside the sandbox.
+r"""The bridge wire protocol, shared by the host and the runner inside the sandbox.
 
 Stdlib only; must import on any CPython >= 3.10. Never imports `gateway`.
 
@@ -6,7 +6,7 @@ Framing
 -------
 Every message is one frame::
 
-    #PTC <version> <nonce> <length>\\n<length bytes of UTF-8 JSON>\\n
+    #PTC <version> <nonce> <length>\n<length bytes of UTF-8 JSON>\n
 
 - ``version`` is `PROTOCOL_VERSION` (an integer). A peer refuses other versions.
 - ``nonce`` is 32 lowercase hex characters chosen by the host for each execution and sent in the
@@ -25,6 +25,7 @@ Messages (JSON objects with a ``type`` key)
 --------------------------------------------
 runner -> host:
     hello   {"type": "hello", "protocol": 1, "python": "3.11.7"}
+    started {"type": "started"}            (the stubs loaded; the user code starts now)
     call    {"type": "call", "id": 7, "tool": "expenses/get_team_members", "arguments": {...}}
     output  {"type": "output", "stream": "stdout"|"stderr", "data": "..."}
     done    {"type": "done", "ok": true, "tool_calls": 3,
@@ -35,7 +36,7 @@ host -> runner:
     job     {"type": "job", "code": "...", "stubs": "<module source>",
              "namespaces": [{"name": "expenses", "doc": "...", "tools": [{"name": "get_team_members",
              "id": "expenses/get_team_members", "params": {"department": "department"}}]}],
-             "limits": {"max_output_bytes": 65536}, "helpers": false}
+             "limits": {"max_output_bytes": 65536, "max_frame_bytes": 4194304}, "helpers": false}
     result  {"type": "result", "id": 7, "ok": true, "kind": "json"|"text"|"content", "value": ...}
             {"type": "result", "id": 7, "ok": false, "error": {"type": "ToolError", "message": "..."}}
 """
@@ -63,10 +64,12 @@ __all__ = [
     "FrameDecoder",
     "FrameError",
     "HelloMessage",
+    "JobLimits",
     "JobMessage",
     "NamespaceSpec",
     "OutputMessage",
     "ResultMessage",
+    "StartedMessage",
     "ToolEntry",
     "encode_frame",
     "new_nonce",
@@ -124,6 +127,8 @@ class JobLimits(TypedDict, total=False):
 
     max_output_bytes: int
     """Per stream: output past this is counted and dropped, not forwarded."""
+    max_frame_bytes: int
+    """The host's frame limit: the runner refuses to send a bigger `call` (the code gets a ValueError)."""
 
 
 class JobMessage(TypedDict):
@@ -136,6 +141,12 @@ class JobMessage(TypedDict):
     limits: JobLimits
     helpers: bool
     """Install the discovery helpers (`search_tools`) for compact-index prompts."""
+
+
+class StartedMessage(TypedDict):
+    """Runner -> host: the job's stubs are installed and the user code starts now."""
+
+    type: Literal["started"]
 
 
 class CallMessage(TypedDict):

@@ -1,0 +1,317 @@
+"""What the user code sees: namespace objects whose attributes are async tool functions.
+
+Each tool function binds its arguments against the stub's signature, sends a ``call`` frame and
+awaits the matching ``result`` frame. Calls work from any event loop (also one the user code
+starts itself with ``asyncio.run``): the stdin reader thread resolves a call's future on the loop
+that made it via ``call_soon_threadsafe``.
+
+Stdlib only; must run on CPython >= 3.10.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import builtins
+import inspect
+import re
+import textwrap
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from bridge._channel import Channel
+from bridge.protocol import encode_frame
+
+__all__ = ["Content", "Namespace", "ToolCaller", "ToolError", "build_namespaces", "make_help", "make_search_tools"]
+
+SEARCH_RESULTS_MAX = 20
+_TOOL_MARK = "__ptc_tool__"
+
+
+class ToolError(Exception):
+    """A tool call failed: the tool reported an error, or the gateway could not complete the call."""
+
+
+ToolError.__module__ = "builtins"  # tracebacks say `ToolError: ...`, like a builtin exception
+
+
+class Content:
+    """One block of a tool result that is not plain JSON or text (image, audio, resource, link).
+
+    Attributes absent for a block's type are None: ``type`` ("text", "image", "audio",
+    "resource", "resource_link"), ``text``, ``data`` (base64, for images, audio and blob
+    resources), ``mime_type``, ``uri``, ``name``, ``description``.
+    """
+
+    __slots__ = ("data", "description", "mime_type", "name", "text", "type", "uri")
+
+    def __init__(self, block: dict[str, Any]) -> None:
+        self.type: str = str(block.get("type", ""))
+        self.text: str | None = block.get("text")
+        self.data: str | None = block.get("data")
+        self.mime_type: str | None = block.get("mime_type")
+        self.uri: str | None = block.get("uri")
+        self.name: str | None = block.get("name")
+        self.description: str | None = block.get("description")
+
+    def __repr__(self) -> str:
+        fields = [f"type={self.type!r}"]
+        for key in ("text", "mime_type", "uri", "name", "description"):
+            value = getattr(self, key)
+            if value is not None:
+                fields.append(f"{key}={_shorten(value)!r}")
+        if self.data is not None:
+            fields.append(f"data=<{len(self.data)} base64 chars>")
+        return f"Content({', '.join(fields)})"
+
+
+Content.__module__ = "builtins"
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class Namespace:
+    """A server's tools as attributes: ``await expenses.get_team_members(department="eng")``."""
+
+    def __init__(self, name: str, doc: str, tools: dict[str, Callable[..., Coroutine[Any, Any, Any]]]) -> None:
+        object.__setattr__(self, "_ptc_name", name)
+        object.__setattr__(self, "_ptc_tools", tools)
+        object.__setattr__(self, "__doc__", doc)
+        for tool_name, function in tools.items():
+            object.__setattr__(self, tool_name, function)
+
+    def __getattr__(self, name: str) -> Any:
+        tools: dict[str, Any] = object.__getattribute__(self, "_ptc_tools")
+        own: str = object.__getattribute__(self, "_ptc_name")
+        raise AttributeError(f"{own!r} has no tool {name!r}; its tools are: {', '.join(sorted(tools)) or '(none)'}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"tool namespace {object.__getattribute__(self, '_ptc_name')!r} is read-only")
+
+    def __dir__(self) -> list[str]:
+        return sorted(object.__getattribute__(self, "_ptc_tools"))
+
+    def __repr__(self) -> str:
+        tools = object.__getattribute__(self, "_ptc_tools")
+        return f"<tools {object.__getattribute__(self, '_ptc_name')!r}: {', '.join(sorted(tools))}>"
+
+
+class ToolCaller:
+    """Sends ``call`` frames and matches ``result`` frames to the futures awaiting them."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[dict[str, Any]]]] = {}
+        self._next_id = 0
+        self.completed = 0
+
+    async def call(self, qualname: str, tool_id: str, arguments: dict[str, Any]) -> Any:
+        """Call one tool and return its value per the return convention."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        with self._lock:
+            call_id = self._next_id
+            self._next_id += 1
+        message = {"type": "call", "id": call_id, "tool": tool_id, "arguments": arguments}
+        try:
+            frame = encode_frame(self._channel.nonce, message)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"{qualname}(): arguments must be JSON values (str, int, float, bool, None, list, dict): {e}"
+            ) from None
+        if len(frame) > self._channel.max_frame_bytes:
+            raise ValueError(
+                f"{qualname}(): the arguments take {len(frame)} bytes, over the gateway's limit of "
+                f"{self._channel.max_frame_bytes} bytes per message"
+            )
+        with self._lock:
+            self._pending[call_id] = (loop, future)
+        try:
+            self._channel.write(frame)
+            result = await future
+        finally:
+            with self._lock:
+                self._pending.pop(call_id, None)
+        with self._lock:
+            self.completed += 1
+        return _result_value(qualname, result)
+
+    def resolve(self, message: dict[str, Any]) -> None:
+        """Hand a ``result`` frame to its call (called from the reader thread)."""
+        with self._lock:
+            entry = self._pending.get(message.get("id", -1))
+        if entry is None:
+            return  # the call was cancelled in the meantime
+        loop, future = entry
+        try:
+            loop.call_soon_threadsafe(_settle, future, message)
+        except RuntimeError:
+            pass  # that event loop is closed: nobody is waiting any more
+
+
+def _settle(future: asyncio.Future[dict[str, Any]], message: dict[str, Any]) -> None:
+    if not future.done():
+        future.set_result(message)
+
+
+def _result_value(qualname: str, message: dict[str, Any]) -> Any:
+    if not message.get("ok"):
+        error: dict[str, Any] = message.get("error") or {}
+        text: Any = error.get("message")
+        raise ToolError(str(text) if text else f"{qualname} failed")
+    value: Any = message.get("value")
+    if message.get("kind") == "content" and isinstance(value, list):
+        return [Content(block) for block in value if isinstance(block, dict)]  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+    return value
+
+
+def _make_tool(
+    caller: ToolCaller, namespace: str, entry: dict[str, Any], stub: Any
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    name: str = entry["name"]
+    tool_id: str = entry["id"]
+    params: dict[str, str] = dict(entry.get("params") or {})
+    qualname = f"{namespace}.{name}"
+    signature: inspect.Signature | None = None
+    if stub is not None:
+        try:
+            signature = inspect.signature(stub)
+        except (TypeError, ValueError):
+            signature = None
+
+    async def tool(*args: Any, **kwargs: Any) -> Any:
+        arguments: dict[str, Any] = {}
+        if signature is None:
+            if args:
+                raise TypeError(f"{qualname}() takes keyword arguments only")
+            for key, value in kwargs.items():
+                arguments[params.get(key, key)] = value
+        else:
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{qualname}(): {e}") from None
+            for key, value in bound.arguments.items():
+                parameter = signature.parameters[key]
+                if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                    extra: dict[str, Any] = value
+                    arguments.update({params.get(k, k): v for k, v in extra.items()})
+                elif value is None and parameter.default is None:
+                    continue  # an optional argument left at its None default is not sent
+                else:
+                    arguments[params.get(key, key)] = value
+        return await caller.call(qualname, tool_id, arguments)
+
+    tool.__name__ = name
+    tool.__qualname__ = qualname
+    tool.__module__ = namespace
+    tool.__doc__ = getattr(stub, "__doc__", None)
+    if signature is not None:
+        tool.__signature__ = signature  # type: ignore[attr-defined]  # pyright: ignore[reportFunctionMemberAccess]
+    setattr(tool, _TOOL_MARK, (namespace, name))
+    return tool
+
+
+def build_namespaces(caller: ToolCaller, specs: list[dict[str, Any]], stubs: dict[str, Any]) -> dict[str, Namespace]:
+    """One `Namespace` per job namespace; signatures and docstrings come from the stub classes."""
+    namespaces: dict[str, Namespace] = {}
+    for spec in specs:
+        name: str = spec["name"]
+        stub_class = stubs.get(name)
+        tools: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {}
+        entries: list[dict[str, Any]] = spec.get("tools") or []
+        for entry in entries:
+            stub = getattr(stub_class, entry["name"], None) if stub_class is not None else None
+            tools[entry["name"]] = _make_tool(caller, name, entry, stub)
+        namespaces[name] = Namespace(name, str(spec.get("doc") or getattr(stub_class, "__doc__", None) or ""), tools)
+    return namespaces
+
+
+class _StubList(list[str]):
+    """The result of `search_tools`: a list, and also awaitable (the prompt says `await search_tools(...)`)."""
+
+    def __await__(self) -> Any:
+        if False:  # pragma: no cover - makes this a generator function
+            yield None
+        return self
+
+
+class StubIndex:
+    """Full stub texts by tool, cut out of the stubs module's source."""
+
+    def __init__(self, source: str, namespaces: list[str]) -> None:
+        self.entries: list[tuple[str, str, str]] = []
+        """(namespace, tool, text), in module order."""
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return
+        wanted = set(namespaces)
+        for node in tree.body:
+            if not isinstance(node, ast.ClassDef) or node.name not in wanted:
+                continue
+            for item in node.body:
+                if isinstance(item, (ast.AsyncFunctionDef, ast.FunctionDef)):
+                    segment = ast.get_source_segment(source, item, padded=True) or ""
+                    text = f"# {node.name}.{item.name}\n{textwrap.dedent(segment)}"
+                    self.entries.append((node.name, item.name, text))
+
+    def text(self, namespace: str, tool: str) -> str | None:
+        """One tool's full stub."""
+        return next((text for ns, name, text in self.entries if ns == namespace and name == tool), None)
+
+    def search(self, query: str) -> list[str]:
+        """The stubs matching the words of `query`, best first (tool names weigh more than docs)."""
+        words = re.findall(r"[a-z0-9]+", query.lower())
+        scored: list[tuple[int, int]] = []
+        for index, (namespace, tool, text) in enumerate(self.entries):
+            title = f"{namespace} {tool}".lower().replace("_", " ")
+            body = text.lower()
+            score = sum(3 if word in title else 1 if word in body else 0 for word in words) if words else 1
+            if score:
+                scored.append((-score, index))
+        scored.sort()
+        return [self.entries[index][2] for _, index in scored[:SEARCH_RESULTS_MAX]]
+
+
+def make_search_tools(index: StubIndex) -> Callable[[str], list[str]]:
+    """The `search_tools(query)` helper installed for compact-index prompts."""
+
+    def search_tools(query: str) -> list[str]:
+        """Full stubs of the tools matching the words of `query`, best first (at most 20).
+
+        Works with and without `await`.
+        """
+        return _StubList(index.search(str(query)))
+
+    return search_tools
+
+
+def make_help(index: StubIndex) -> Callable[..., None]:
+    """A `help()` that prints a tool's full stub (or a namespace's), else defers to the builtin."""
+    missing = object()
+
+    def help(obj: Any = missing) -> None:  # noqa: A001 - replaces the builtin on purpose
+        """Print the full stub of a tool (`help(server.tool)`) or of every tool of a namespace."""
+        mark = getattr(obj, _TOOL_MARK, None) if obj is not missing else None
+        if isinstance(mark, tuple):
+            text = index.text(*mark)  # pyright: ignore[reportUnknownArgumentType]
+            if text is not None:
+                print(text)
+                return
+        if isinstance(obj, Namespace):
+            own = object.__getattribute__(obj, "_ptc_name")
+            texts = [text for ns, _, text in index.entries if ns == own]
+            if texts:
+                print("\n".join(texts))
+                return
+        if obj is missing:
+            builtins.help()
+        else:
+            builtins.help(obj)
+
+    return help
