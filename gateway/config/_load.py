@@ -41,6 +41,12 @@ __all__ = ["DEFAULT_CONFIG_FILE", "load_settings"]
 DEFAULT_CONFIG_FILE = Path("configs") / "gateway.toml"
 """Read when neither `config_file` nor `PTC_CONFIG` is given and it exists (relative to the cwd)."""
 
+SHORT_ENV_ALIASES: Mapping[str, tuple[str, str]] = {
+    "PTC_AUTH_TOKEN": ("serve", "auth_token"),
+    "PTC_MODEL_ID": ("model", "id"),
+}
+"""Short names of nested variables (`PTC_SERVE__AUTH_TOKEN`, `PTC_MODEL__ID`); the nested spelling wins."""
+
 _REMOTE_TYPES = ("http", "streamable-http", "sse")
 _EXPANDED_STRINGS = ("command", "cwd", "url")
 _EXPANDED_LISTS = ("args",)
@@ -183,12 +189,12 @@ def _read_environment(env: Mapping[str, str]) -> dict[str, object]:
         overrides = cast(dict[str, object], _MappingEnvSource(env)())
     except SettingsError as e:
         raise ConfigError(f"cannot parse a PTC_* variable: {e}", file="environment") from None
-    token = env.get("PTC_AUTH_TOKEN")
-    serve = overrides.get("serve")
-    if token and not (isinstance(serve, dict) and "auth_token" in serve):
-        # The documented short name of PTC_SERVE__AUTH_TOKEN, which wins when both are set.
-        serve_table = cast(dict[str, object], serve) if isinstance(serve, dict) else {}
-        overrides["serve"] = {**serve_table, "auth_token": token}
+    for variable, (section, key) in SHORT_ENV_ALIASES.items():
+        value = env.get(variable)
+        table = overrides.get(section)
+        if value and not (isinstance(table, dict) and key in table):  # the nested spelling wins
+            current = cast(dict[str, object], table) if isinstance(table, dict) else {}
+            overrides[section] = {**current, key: value}
     return overrides
 
 

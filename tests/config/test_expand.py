@@ -1,0 +1,41 @@
+"""`${VAR}` expansion rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.config._expand import ExpansionError, expand
+
+ENV = {"A": "alpha", "EMPTY": ""}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain", "plain"),
+        ("${A}", "alpha"),
+        ("x-${A}-y-${A}", "x-alpha-y-alpha"),
+        ("${B:-beta}", "beta"),
+        ("${A:-beta}", "alpha"),
+        ("${EMPTY:-fallback}", "fallback"),
+        ("${EMPTY}", ""),
+        ("${B:-}", ""),
+        ("${B:-http://h:1/x}", "http://h:1/x"),
+        ("${env:A}", "alpha"),
+        ("$${A}", "${A}"),
+        ("$A and $", "$A and $"),
+    ],
+)
+def test_expand(text: str, expected: str) -> None:
+    assert expand(text, ENV) == expected
+
+
+def test_unset_without_default() -> None:
+    with pytest.raises(ExpansionError, match=r"environment variable B is not set"):
+        expand("${B}", ENV)
+
+
+@pytest.mark.parametrize("text", ["${}", "${1X}", "${A B}", "${input:x}", "${workspaceFolder}"])
+def test_invalid_references(text: str) -> None:
+    with pytest.raises(ExpansionError):
+        expand(text, ENV)
