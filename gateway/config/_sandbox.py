@@ -20,6 +20,48 @@ class SandboxSettings(BaseModel):
     pool_size: int = Field(default=2, ge=0, le=64)
     """Pre-started idle containers kept ready so the common path starts none."""
 
+    # Docker engine and image.
+    docker_host: str | None = None
+    """Engine address (`unix:///var/run/docker.sock`, `tcp://host:2375`); default: `DOCKER_HOST` or the local socket."""
+    runtime_injection: Literal["auto", "baked", "stdin"] = "auto"
+    """`baked`: run the bridge copy inside our image. `stdin`: send the bridge sources over stdin at start
+    (any image with Python >= 3.10). `auto`: baked when the image's bridge digest label matches ours."""
+    python: str = "python3"
+    """The interpreter command inside the image."""
+    start_timeout_s: float = Field(default=30.0, gt=0)
+    """How long a container may take to start and say hello."""
+    max_diagnostics_bytes: int = Field(default=16 * 1024, ge=1024)
+    """Bytes of the container's stderr (outside the protocol) kept for error messages."""
+
+    # Hardening (see docs/security.md before changing any of these).
+    network_mode: str = "none"
+    read_only: bool = True
+    """Read-only root filesystem; only the tmpfs mounts below are writable."""
+    user: str = "65532:65532"
+    """Non-root `uid:gid` the code runs as."""
+    workdir: str = "/work"
+    tmp_size_mb: int = Field(default=64, ge=1)
+    """Size cap of the `/tmp` tmpfs (counts against `memory_mb`)."""
+    workdir_size_mb: int = Field(default=64, ge=1)
+    """Size cap of the working-directory tmpfs."""
+    cap_drop: list[str] = Field(default_factory=lambda: ["ALL"])
+    cap_add: list[str] = Field(default_factory=list[str])
+    security_opt: list[str] = Field(default_factory=lambda: ["no-new-privileges"])
+    pids_limit: int = Field(default=128, ge=8)
+    memory_mb: int = Field(default=512, ge=32)
+    """Memory cap; swap is capped at the same value (`memswap_limit == mem_limit`: no swap)."""
+    cpus: float = Field(default=1.0, gt=0)
+    nofile: int = Field(default=256, ge=16)
+    """Open file descriptors (soft = hard)."""
+    fsize_mb: int = Field(default=64, ge=1)
+    """Largest file the code may write."""
+    init: bool = True
+    """Run docker-init as PID 1 so zombies are reaped and signals delivered."""
+    runtime: str | None = None
+    """OCI runtime, e.g. `runsc` (gVisor) for a stronger boundary; default: the engine's (runc)."""
+    labels: dict[str, str] = Field(default_factory=dict[str, str])
+    """Extra labels on every container (ownership labels `ptc-gateway.*` are always added)."""
+
 
 class ExecutionLimits(BaseModel):
     """Caps on one execution. Every one produces a clear error naming the limit."""

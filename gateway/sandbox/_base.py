@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 __all__ = ["BaseSandbox", "BaseSandboxBackend", "SandboxInfo"]
 
@@ -60,9 +60,19 @@ class BaseSandbox(ABC):
 
 
 class BaseSandboxBackend(ABC):
-    """Hands out fresh sandboxes; owns any warm pool and background tasks."""
+    """Hands out fresh sandboxes; owns any warm pool and background tasks.
+
+    Use it as `async with backend:`. Entering starts background work (a warm pool) where the
+    backend has any; leaving calls `aclose`. Enter and leave in the same task.
+    """
 
     name: str
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @abstractmethod
     async def acquire(self) -> BaseSandbox:

@@ -1,0 +1,94 @@
+"""`ptc-gateway image build|status`: the sandbox image."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.cli._common import add_fleet_options
+from gateway.config import load_settings
+from gateway.sandbox._image import (
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_BOOTSTRAP_TAG,
+    ImageBuildOptions,
+    build_image,
+    image_status,
+)
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: ignore[reportPrivateUsage]
+    """Add `image build` and `image status`."""
+    parser = subparsers.add_parser("image", help="build or inspect the sandbox image")
+    commands = parser.add_subparsers(dest="image_command", required=True, metavar="ACTION")
+
+    build = commands.add_parser(
+        "build",
+        help="build the sandbox image (bootstraps a Debian base with debootstrap when no registry is reachable)",
+    )
+    add_fleet_options(build)
+    build.add_argument("--tag", default=None, help="image tag (default: [sandbox] image, ptc-sandbox:latest)")
+    build.add_argument("--base-image", default=DEFAULT_BASE_IMAGE, help="base image with Python >= 3.10")
+    build.add_argument(
+        "--extra-package",
+        action="append",
+        default=[],
+        metavar="PKG",
+        help="extra pip package for the model's code (repeatable; needs pip in the base image)",
+    )
+    build.add_argument("--requirements", type=Path, default=None, help="a requirements file to install")
+    build.add_argument(
+        "--bootstrap",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="debootstrap a Debian base: when the base image cannot be pulled (auto), always, or never",
+    )
+    build.add_argument("--no-pull", action="store_true", help="do not try to pull a missing base image")
+    build.add_argument("--debian-mirror", default=None, help="Debian mirror URL (default: from apt's sources)")
+    build.add_argument("--debian-suite", default="bookworm")
+    build.add_argument("--bootstrap-tag", default=DEFAULT_BOOTSTRAP_TAG, help="tag of the cached bootstrapped base")
+    build.add_argument(
+        "--if-missing", action="store_true", help="do nothing when the image exists with the current bridge runtime"
+    )
+    build.set_defaults(handler=_build)
+
+    status = commands.add_parser("status", help="say whether the image exists and carries the current runtime")
+    add_fleet_options(status)
+    status.add_argument("--tag", default=None)
+    status.set_defaults(handler=_status)
+
+
+async def _build(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    tag: str = args.tag or settings.sandbox.image
+    if args.if_missing:
+        state = await image_status(tag, docker_host=settings.sandbox.docker_host)
+        if state == "current":
+            print(f"image: {tag} is up to date", file=sys.stderr)
+            return 0
+        print(f"image: {tag} is {state}; building it", file=sys.stderr)
+    options = ImageBuildOptions(
+        tag=tag,
+        base_image=args.base_image,
+        extra_packages=tuple(args.extra_package),
+        requirements=args.requirements,
+        pull=not args.no_pull,
+        bootstrap=args.bootstrap,
+        debian_mirror=args.debian_mirror,
+        debian_suite=args.debian_suite,
+        bootstrap_tag=args.bootstrap_tag,
+        docker_host=settings.sandbox.docker_host,
+    )
+    await build_image(options, out=sys.stderr)
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    tag: str = args.tag or settings.sandbox.image
+    state = await image_status(tag, docker_host=settings.sandbox.docker_host)
+    print(f"{tag}: {state}")
+    return 0 if state == "current" else 1

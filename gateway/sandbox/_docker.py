@@ -1,0 +1,516 @@
+"""The Docker sandbox backend: one fresh, locked-down container per execution.
+
+Each container runs the bridge runner with stdin/stdout/stderr attached through the engine's
+attach socket (a hijacked HTTP connection). The engine multiplexes stdout and stderr on it with
+8-byte headers; stdout carries only protocol frames, stderr is kept (capped) as diagnostics.
+Containers are created with the hardened `SandboxSettings`, labelled with our ownership labels,
+killed and removed when closed, and never reused. A warm pool keeps started containers ready.
+
+Blocking SDK calls run in worker threads; the attach socket itself is read and written
+non-blocking on the event loop (`anyio.wait_readable` / `wait_writable`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import uuid
+from functools import partial
+from typing import Any, Self, cast
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskGroup
+from docker.types import LogConfig, Ulimit
+
+from bridge.protocol import HELLO_NONCE, PROTOCOL_VERSION, FrameDecoder, FrameError
+from gateway.config import ExecutionLimits, SandboxSettings
+from gateway.errors import SandboxUnavailableError
+from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo
+from gateway.sandbox._engine import (
+    IMAGE_FIX,
+    EngineApi,
+    ImageMissingError,
+    NotFoundError,
+    connect_engine,
+    engine_errors,
+    raw_socket,
+)
+from gateway.sandbox._pool import WarmPool
+from gateway.sandbox._runtime import (
+    DIGEST_LABEL,
+    EXIT_NO_PAYLOAD,
+    EXIT_OLD_PYTHON,
+    RuntimeMode,
+    bridge_digest,
+    injection_payload,
+    runner_command,
+)
+
+__all__ = ["LABEL_HOST", "LABEL_OWNER", "LABEL_PID", "DockerSandbox", "DockerSandboxBackend"]
+
+logger = logging.getLogger(__name__)
+
+LABEL_OWNER = "ptc-gateway.owner"
+"""Every container we create carries it: the id of the backend instance that owns it."""
+LABEL_PID = "ptc-gateway.pid"
+LABEL_HOST = "ptc-gateway.host"
+
+_STDOUT = 1
+_STDERR = 2
+_RECV_BYTES = 256 * 1024
+_HELLO_MAX_BYTES = 64 * 1024
+
+
+class DockerSandbox(BaseSandbox):
+    """One started container whose runner has said hello."""
+
+    def __init__(
+        self,
+        *,
+        api: EngineApi,
+        container_id: str,
+        sock: socket.socket,
+        info: SandboxInfo,
+        max_diagnostics_bytes: int,
+        memory_mb: int,
+        on_close: Any = None,
+    ) -> None:
+        self.info = info
+        self._api = api
+        self._id = container_id
+        self._sock = sock
+        self._sock.setblocking(False)
+        self._memory_mb = memory_mb
+        self._on_close = on_close
+        # Demultiplexer state: an incomplete header, the stream and bytes left of the current chunk.
+        self._header = b""
+        self._stream = 0
+        self._remaining = 0
+        self._stdout = bytearray()
+        self._eof = False
+        self._diag = bytearray()
+        self._diag_cap = max_diagnostics_bytes
+        self._diag_dropped = 0
+        self._oom_killed = False
+        self._closed = False
+
+    @property
+    def container_id(self) -> str:
+        """The full container id."""
+        return self._id
+
+    async def send(self, data: bytes) -> None:
+        """Write to the container's stdin."""
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self._sock.send(view)
+            except BlockingIOError:
+                await anyio.wait_writable(self._sock)
+                continue
+            except OSError as e:
+                raise anyio.BrokenResourceError(f"the sandbox's stdin is closed ({e})") from e
+            view = view[sent:]
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Next chunk of the container's stdout; `anyio.EndOfStream` once the container is gone."""
+        while not self._stdout:
+            if self._eof:
+                raise anyio.EndOfStream
+            data = await self._recv()
+            if not data:
+                self._eof = True
+                continue
+            self._demux(data)
+        chunk = bytes(self._stdout[:max_bytes])
+        del self._stdout[:max_bytes]
+        return chunk
+
+    async def _recv(self) -> bytes:
+        while True:
+            if self._closed:
+                return b""
+            try:
+                return self._sock.recv(_RECV_BYTES)
+            except BlockingIOError:
+                await anyio.wait_readable(self._sock)
+            except OSError:
+                return b""
+
+    def _demux(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._remaining == 0:
+                need = 8 - len(self._header)
+                self._header += bytes(view[:need])
+                view = view[need:]
+                if len(self._header) < 8:
+                    return
+                self._stream = self._header[0]
+                self._remaining = int.from_bytes(self._header[4:8], "big")
+                self._header = b""
+                continue
+            chunk = view[: self._remaining]
+            view = view[len(chunk) :]
+            self._remaining -= len(chunk)
+            if self._stream == _STDOUT:
+                self._stdout += chunk
+            else:
+                self._keep_diagnostics(chunk)
+
+    def _keep_diagnostics(self, chunk: memoryview) -> None:
+        room = self._diag_cap - len(self._diag)
+        self._diag += chunk[: max(room, 0)]
+        self._diag_dropped += max(len(chunk) - max(room, 0), 0)
+
+    def diagnostics(self) -> str:
+        """The container's stderr so far (capped), plus what the engine said about its death."""
+        text = self._diag.decode("utf-8", "replace")
+        if self._diag_dropped:
+            text += f"\n[... {self._diag_dropped} more bytes of stderr dropped]"
+        if self._oom_killed:
+            text += f"\n[the container was killed for exceeding its {self._memory_mb} MB memory limit]"
+        return text
+
+    def is_alive(self) -> bool:
+        """Cheap liveness check for idle pooled containers: has the attach socket hit EOF?"""
+        if self._closed or self._eof:
+            return False
+        try:
+            peeked = self._sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return bool(peeked)
+
+    async def exit_status(self) -> int | None:
+        """The container's exit code once it has stopped, else None."""
+        try:
+            with engine_errors("inspecting the sandbox"):
+                state = (await anyio.to_thread.run_sync(self._api.inspect_container, self._id)).get("State", {})
+        except NotFoundError:
+            return None
+        if state.get("OOMKilled"):
+            self._oom_killed = True
+        if state.get("Running") or state.get("Status") in ("created", "restarting"):
+            return None
+        code = state.get("ExitCode")
+        return int(code) if isinstance(code, int) else None
+
+    async def aclose(self) -> None:
+        """Kill and remove the container (shielded; idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            self._sock.close()
+            await _remove(self._api, self._id)
+            if self._on_close is not None:
+                self._on_close(self._id)
+
+
+async def _remove(api: EngineApi, container_id: str) -> None:
+    """`docker rm -f`: SIGKILL then remove. A container already gone is fine."""
+    try:
+        with engine_errors("removing a sandbox container"):
+            await anyio.to_thread.run_sync(partial(api.remove_container, container_id, v=True, force=True))
+    except NotFoundError:
+        pass
+    except SandboxUnavailableError as e:
+        if "already in progress" not in str(e):
+            logger.warning("could not remove sandbox container %s: %s", container_id[:12], e)
+
+
+class DockerSandboxBackend(BaseSandboxBackend):
+    """Hands out fresh hardened containers, from a warm pool when one is ready.
+
+    Use it as an async context manager (`async with DockerSandboxBackend(...) as backend:`): entering
+    checks the engine and the image, reaps orphaned containers of dead gateways, and starts the
+    pool's refill task; leaving removes every container it still owns.
+    """
+
+    name = "docker"
+
+    def __init__(self, settings: SandboxSettings, limits: ExecutionLimits) -> None:
+        self.settings = settings
+        self.limits = limits
+        self.owner = uuid.uuid4().hex
+        self._host = socket.gethostname()
+        self._api: EngineApi | None = None
+        self._mode: RuntimeMode = "baked"
+        self._owned: set[str] = set()
+        self._lock = anyio.Lock()
+        self._tg: TaskGroup | None = None
+        self._pool: WarmPool[DockerSandbox] | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        await self._ensure_engine()
+        await self.reap_orphans()
+        if self.settings.pool_size:
+            self._pool = WarmPool(
+                size=self.settings.pool_size,
+                start=partial(self._start_container, "warm"),
+                discard=_close_sandbox,
+                is_alive=DockerSandbox.is_alive,
+            )
+            self._tg = anyio.create_task_group()
+            await self._tg.__aenter__()
+            self._tg.start_soon(self._pool.run, self._tg)
+        return self
+
+    @property
+    def runtime_mode(self) -> RuntimeMode:
+        """How the bridge runtime gets into the containers: baked into the image or sent over stdin."""
+        return self._mode
+
+    @property
+    def pool_ready(self) -> int:
+        """Started containers waiting in the pool."""
+        return self._pool.ready if self._pool else 0
+
+    @property
+    def owned_containers(self) -> frozenset[str]:
+        """Ids of every container this backend has created and not yet removed."""
+        return frozenset(self._owned)
+
+    async def _ensure_engine(self) -> EngineApi:
+        async with self._lock:
+            if self._closed:
+                raise SandboxUnavailableError("the Docker sandbox backend is closed")
+            if self._api is None:
+                api = await anyio.to_thread.run_sync(partial(connect_engine, self.settings.docker_host))
+                try:
+                    self._mode = await self._resolve_mode(api)
+                except BaseException:
+                    await anyio.to_thread.run_sync(api.close)
+                    raise
+                self._api = api
+            return self._api
+
+    async def _resolve_mode(self, api: EngineApi) -> RuntimeMode:
+        image = self.settings.image
+        try:
+            with engine_errors(f"inspecting the sandbox image {image!r}"):
+                details = await anyio.to_thread.run_sync(api.inspect_image, image)
+        except (ImageMissingError, NotFoundError) as e:
+            raise ImageMissingError(f"the sandbox image {image!r} is not on the Docker engine; {IMAGE_FIX}") from e
+        config = cast(dict[str, Any], details.get("Config") or {})
+        labels = cast(dict[str, str], config.get("Labels") or {})
+        configured = self.settings.runtime_injection
+        if configured != "auto":
+            return configured
+        if labels.get(DIGEST_LABEL) == bridge_digest():
+            return "baked"
+        if DIGEST_LABEL in labels:
+            logger.warning(
+                "image %r carries an older bridge runtime; injecting the current one over stdin "
+                "(rebuild with `ptc-gateway image build` to skip this)",
+                image,
+            )
+        return "stdin"
+
+    async def reap_orphans(self) -> int:
+        """Remove containers left by gateways on this host that are no longer running. Returns the count."""
+        api = await self._ensure_engine()
+        with engine_errors("listing sandbox containers"):
+            found = await anyio.to_thread.run_sync(
+                partial(api.containers, all=True, filters={"label": [LABEL_OWNER, f"{LABEL_HOST}={self._host}"]})
+            )
+        orphans: list[str] = []
+        for container in found:
+            labels = cast(dict[str, str], container.get("Labels") or {})
+            pid = labels.get(LABEL_PID, "")
+            if labels.get(LABEL_OWNER) != self.owner and pid.isdigit() and not _pid_alive(int(pid)):
+                orphans.append(str(container["Id"]))
+        if orphans:
+            logger.info("reaping %d orphaned sandbox container(s)", len(orphans))
+            async with anyio.create_task_group() as tg:
+                for container_id in orphans:
+                    tg.start_soon(_remove, api, container_id)
+        return len(orphans)
+
+    async def acquire(self) -> BaseSandbox:
+        """A pooled container when one is ready, else a freshly started one."""
+        await self._ensure_engine()
+        began = anyio.current_time()
+        if self._pool is not None and (sandbox := self._pool.take()) is not None:
+            sandbox.info = dataclasses.replace(
+                sandbox.info, start="warm", start_duration_s=anyio.current_time() - began
+            )
+            return sandbox
+        return await self._start_container("cold")
+
+    def _container_config(self) -> dict[str, Any]:
+        s = self.settings
+        api = self._api
+        assert api is not None
+        mb = 1024 * 1024
+        host_config = api.create_host_config(
+            network_mode=s.network_mode,
+            read_only=s.read_only,
+            tmpfs={
+                "/tmp": f"rw,noexec,nosuid,nodev,size={s.tmp_size_mb}m,mode=1777",
+                s.workdir: f"rw,nosuid,nodev,size={s.workdir_size_mb}m,mode=1777",
+            },
+            cap_drop=s.cap_drop,
+            cap_add=s.cap_add or None,
+            security_opt=s.security_opt,
+            pids_limit=s.pids_limit,
+            mem_limit=s.memory_mb * mb,
+            memswap_limit=s.memory_mb * mb,
+            nano_cpus=int(s.cpus * 1e9),
+            ulimits=[
+                Ulimit(name="nofile", soft=s.nofile, hard=s.nofile),
+                Ulimit(name="fsize", soft=s.fsize_mb * mb, hard=s.fsize_mb * mb),
+                Ulimit(name="core", soft=0, hard=0),
+            ],
+            init=s.init,
+            log_config=LogConfig(type="none"),
+            runtime=s.runtime,
+        )
+        return {
+            "image": s.image,
+            "command": runner_command(self._mode, python=s.python),
+            "stdin_open": True,
+            "tty": False,
+            "user": s.user,
+            "working_dir": s.workdir,
+            "environment": {},
+            "network_disabled": s.network_mode == "none",
+            "labels": {
+                **s.labels,
+                LABEL_OWNER: self.owner,
+                LABEL_PID: str(os.getpid()),
+                LABEL_HOST: self._host,
+            },
+            "host_config": host_config,
+        }
+
+    async def _start_container(self, kind: str) -> DockerSandbox:
+        api = await self._ensure_engine()
+        began = anyio.current_time()
+        config = self._container_config()
+        with engine_errors("creating a sandbox container"):
+            created = await anyio.to_thread.run_sync(partial(api.create_container, **config))
+        container_id = str(created["Id"])
+        self._owned.add(container_id)
+        sandbox: DockerSandbox | None = None
+        try:
+            with anyio.fail_after(self.settings.start_timeout_s):
+                with engine_errors("attaching to a sandbox container"):
+                    attached = await anyio.to_thread.run_sync(
+                        partial(api.attach_socket, container_id, {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+                    )
+                sandbox = DockerSandbox(
+                    api=api,
+                    container_id=container_id,
+                    sock=raw_socket(attached),
+                    info=SandboxInfo(backend=self.name, id=container_id[:12], start="cold", start_duration_s=0.0),
+                    max_diagnostics_bytes=self.settings.max_diagnostics_bytes,
+                    memory_mb=self.settings.memory_mb,
+                    on_close=self._owned.discard,
+                )
+                with engine_errors("starting a sandbox container"):
+                    await anyio.to_thread.run_sync(api.start, container_id)
+                if self._mode == "stdin":
+                    await sandbox.send(injection_payload())
+                await _wait_hello(sandbox)
+        except TimeoutError:
+            diagnostics = sandbox.diagnostics() if sandbox else ""
+            await self._discard(container_id, sandbox)
+            raise SandboxUnavailableError(
+                f"the sandbox did not start within {self.settings.start_timeout_s:g} s"
+                + (f"; its stderr: {diagnostics}" if diagnostics else "")
+            ) from None
+        except BaseException:
+            await self._discard(container_id, sandbox)
+            raise
+        sandbox.info = dataclasses.replace(
+            sandbox.info, start="warm" if kind == "warm" else "cold", start_duration_s=anyio.current_time() - began
+        )
+        return sandbox
+
+    async def _discard(self, container_id: str, sandbox: DockerSandbox | None) -> None:
+        with anyio.CancelScope(shield=True):
+            if sandbox is not None:
+                await sandbox.aclose()
+            elif self._api is not None:
+                await _remove(self._api, container_id)
+                self._owned.discard(container_id)
+
+    async def aclose(self) -> None:
+        """Stop refilling, then kill and remove every container this backend still owns."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._tg is not None:
+            # Not under the shield below: a task group must be left in the scope it was entered in.
+            task_group, self._tg = self._tg, None
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(None, None, None)
+        with anyio.CancelScope(shield=True):
+            if self._pool is not None:
+                await self._pool.aclose()
+            api = self._api
+            if api is not None:
+                async with anyio.create_task_group() as tg:
+                    for container_id in list(self._owned):
+                        tg.start_soon(_remove, api, container_id)
+                self._owned.clear()
+                await anyio.to_thread.run_sync(api.close)
+
+
+async def _close_sandbox(sandbox: DockerSandbox) -> None:
+    await sandbox.aclose()
+
+
+async def _wait_hello(sandbox: DockerSandbox) -> None:
+    decoder = FrameDecoder(max_frame_bytes=_HELLO_MAX_BYTES, nonce=HELLO_NONCE)
+    while True:
+        try:
+            data = await sandbox.receive()
+        except anyio.EndOfStream:
+            raise SandboxUnavailableError(await _describe_early_exit(sandbox)) from None
+        try:
+            frames = decoder.feed(data)
+        except FrameError as e:
+            raise SandboxUnavailableError(f"the sandbox runner did not start properly: {e}") from None
+        if not frames:
+            continue
+        _, message = frames[0]
+        if len(frames) > 1 or decoder.buffered or message.get("type") != "hello":
+            raise SandboxUnavailableError(f"the sandbox runner sent {message.get('type')!r} instead of one hello")
+        if message.get("protocol") != PROTOCOL_VERSION:
+            raise SandboxUnavailableError(
+                f"the sandbox runner speaks protocol {message.get('protocol')!r}, not {PROTOCOL_VERSION}; {IMAGE_FIX}"
+            )
+        return
+
+
+async def _describe_early_exit(sandbox: DockerSandbox) -> str:
+    code: int | None = None
+    with anyio.move_on_after(5):
+        while (code := await sandbox.exit_status()) is None:  # noqa: ASYNC110 - the engine has no exit event we can await here
+            await anyio.sleep(0.05)
+    reason = {
+        EXIT_OLD_PYTHON: "the image's Python is older than 3.10",
+        EXIT_NO_PAYLOAD: "the bridge runtime was not received",
+        127: "the image has no such interpreter (set [sandbox] python)",
+    }.get(code or 0, f"exit code {code}")
+    diagnostics = sandbox.diagnostics().strip()
+    return f"the sandbox runner exited before it was ready ({reason})" + (f": {diagnostics}" if diagnostics else "")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,102 @@
+"""The Docker SDK behind a narrow typed facade; SDK types and errors stop here.
+
+The `docker` package is untyped, so the few low-level `APIClient` calls we make are declared in
+`EngineApi` and every SDK exception is mapped to our error tree by `engine_errors`. Every call is
+blocking: callers run them with `anyio.to_thread.run_sync`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol, cast
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from gateway.errors import SandboxUnavailableError
+
+__all__ = [
+    "ENGINE_FIX",
+    "IMAGE_FIX",
+    "EngineApi",
+    "ImageMissingError",
+    "NotFoundError",
+    "connect_engine",
+    "engine_errors",
+    "raw_socket",
+]
+
+ENGINE_FIX = "start one with `scripts/ensure-docker` (or start Docker yourself)"
+IMAGE_FIX = "build it with `ptc-gateway image build`"
+
+
+class EngineApi(Protocol):
+    """The subset of `docker.APIClient` the gateway uses (all blocking)."""
+
+    def version(self) -> dict[str, Any]: ...
+    def inspect_image(self, image: str) -> dict[str, Any]: ...
+    def create_host_config(self, **kwargs: Any) -> dict[str, Any]: ...
+    def create_container(self, image: str, **kwargs: Any) -> dict[str, Any]: ...
+    def attach_socket(self, container: str, params: Mapping[str, Any] | None = None) -> Any: ...
+    def start(self, container: str) -> None: ...
+    def inspect_container(self, container: str) -> dict[str, Any]: ...
+    def remove_container(self, container: str, *, v: bool = False, force: bool = False) -> None: ...
+    def containers(self, *, all: bool = False, filters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...  # noqa: A002
+    def build(self, **kwargs: Any) -> Iterator[dict[str, Any]]: ...
+    def pull(self, repository: str, tag: str | None = None, *, stream: bool = False, decode: bool = False) -> Any: ...
+    def import_image(self, **kwargs: Any) -> Any: ...
+    def tag(self, image: str, repository: str, tag: str | None = None) -> bool: ...
+    def close(self) -> None: ...
+
+
+class NotFoundError(SandboxUnavailableError):
+    """The container or image is gone (internal: callers usually ignore it)."""
+
+
+class ImageMissingError(SandboxUnavailableError):
+    """The configured image is not on the engine."""
+
+
+@contextmanager
+def engine_errors(action: str) -> Generator[None]:
+    """Map SDK and transport errors raised while doing `action` to `SandboxUnavailableError`."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as e:
+        raise ImageMissingError(f"{action}: image not found ({_explain(e)}); {IMAGE_FIX}") from e
+    except docker.errors.NotFound as e:
+        raise NotFoundError(f"{action}: {_explain(e)}") from e
+    except docker.errors.APIError as e:
+        raise SandboxUnavailableError(f"{action}: the Docker engine refused: {_explain(e)}") from e
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
+        raise SandboxUnavailableError(f"{action}: cannot reach the Docker engine ({e}); {ENGINE_FIX}") from e
+
+
+def _explain(error: docker.errors.APIError | docker.errors.NotFound) -> str:
+    explanation = cast(object, getattr(error, "explanation", None))
+    return str(explanation) if explanation else str(error)
+
+
+def connect_engine(docker_host: str | None, *, timeout_s: float = 60.0) -> EngineApi:
+    """A low-level client to the engine, checked with a version call. Blocking."""
+    with engine_errors("connecting to Docker"):
+        if docker_host:
+            client = docker.APIClient(base_url=docker_host, version="auto", timeout=int(timeout_s), max_pool_size=32)
+        else:
+            client = docker.from_env(version="auto", timeout=int(timeout_s), max_pool_size=32).api  # pyright: ignore[reportUnknownMemberType]
+        api = cast(EngineApi, client)
+        api.version()
+    return api
+
+
+def raw_socket(attached: object) -> socket.socket:
+    """The plain socket under what `attach_socket` returned (unix or tcp engines)."""
+    sock = getattr(attached, "_sock", attached)
+    if type(sock) is not socket.socket:  # an SSLSocket cannot be read without blocking this way
+        raise SandboxUnavailableError(
+            "attaching to the sandbox needs a unix-socket or plain-TCP Docker host (TLS/SSH hosts are not supported)"
+        )
+    return sock
