@@ -1,0 +1,92 @@
+"""`ptc-gateway serve`: the gateway as one MCP tool, over stdio (default) or streamable HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+import anyio
+
+from gateway.cli._common import add_fleet_options
+from gateway.config import ServeSettings, load_settings
+from gateway.server import open_server, serve_http, serve_stdio
+
+__all__ = ["register"]
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: ignore[reportPrivateUsage]
+    """Add `serve`."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the fleet as one MCP tool (stdio for desktop clients, HTTP for remote agents)",
+        description="Serve the gateway as an MCP server with exactly one tool. In stdio mode nothing but "
+        "protocol is written to stdout; logs go to stderr.",
+    )
+    add_fleet_options(parser)
+    parser.add_argument(
+        "--transport", choices=("stdio", "http"), default=None, help="default: [serve] transport (stdio)"
+    )
+    parser.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="HTTP port (default 8765; 0 picks a free one)")
+    parser.add_argument("--tool-name", default=None, help="name of the one tool (default execute_code)")
+    parser.add_argument(
+        "--sandbox",
+        choices=("docker", "local-process"),
+        default=None,
+        help="sandbox backend (default: [sandbox] backend, docker); local-process is for tests only",
+    )
+    parser.set_defaults(handler=_serve)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("transport", args.transport),
+            ("host", args.host),
+            ("port", args.port),
+            ("tool_name", args.tool_name),
+        )
+        if value is not None
+    }
+    token = os.environ.get("PTC_AUTH_TOKEN")
+    if token and not settings.serve.auth_token:
+        overrides["auth_token"] = token
+    serve = ServeSettings.model_validate({**settings.serve.model_dump(), **overrides})
+    sandbox = settings.sandbox
+    if args.sandbox is not None:
+        sandbox = sandbox.model_copy(update={"backend": args.sandbox})
+    settings = settings.model_copy(update={"serve": serve, "sandbox": sandbox})
+
+    async with open_server(settings) as server, anyio.create_task_group() as tg:
+        stop = anyio.Event()
+
+        async def on_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    logger.info("received %s; shutting down", signal.Signals(signum).name)
+                    stop.set()
+                    if serve.transport == "stdio":
+                        tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(on_signals)
+        if serve.transport == "stdio":
+            logger.info("serving MCP over stdio (tool %r)", serve.tool_name)
+            await serve_stdio(server)
+        else:
+            await serve_http(server, stop=stop, on_listening=_announce)
+        tg.cancel_scope.cancel()
+    return 0
+
+
+def _announce(url: str) -> None:
+    # stderr, never stdout: scripts and tests read the URL from here.
+    print(f"ptc-gateway: serving MCP on {url}", file=sys.stderr, flush=True)

@@ -1,0 +1,169 @@
+"""Streamable HTTP: the MCP endpoint, `/healthz`, DNS-rebinding protection and an optional bearer token.
+
+What several replicas behind a load balancer share, and what they don't, is in docs/server.md:
+in short, executions are self-contained (a fresh sandbox per call, results in the response), so
+with `stateless = true` any replica can answer any request; with sessions (the default) a client
+must keep reaching the replica that holds its `Mcp-Session-Id`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Generator
+from contextlib import contextmanager
+from typing import Final
+
+import anyio
+import uvicorn
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.config import ServeSettings
+from gateway.errors import ConfigError
+from gateway.server._server import GatewayServer
+
+__all__ = ["HEALTH_PATH", "bind_socket", "create_http_app", "serve_http", "transport_security"]
+
+logger = logging.getLogger(__name__)
+
+HEALTH_PATH: Final = "/healthz"
+LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def transport_security(settings: ServeSettings) -> TransportSecuritySettings:
+    """Host/Origin checks: loopback names always, plus what the configuration adds.
+
+    Binding anything but loopback without naming the accepted hosts is refused: a server on all
+    interfaces that accepts any `Host` is exactly what DNS rebinding exploits.
+    """
+    if not _is_loopback(settings.host) and not settings.allowed_hosts:
+        raise ConfigError(
+            f"binding {settings.host!r} needs the Host names clients will use (DNS-rebinding protection)",
+            key="serve.allowed_hosts",
+        )
+    hosts = [f"{name}:*" for name in LOOPBACK_HOSTS] + list(LOOPBACK_HOSTS) + settings.allowed_hosts
+    origins = [f"http://{name}:*" for name in LOOPBACK_HOSTS] + [f"http://{name}" for name in LOOPBACK_HOSTS]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=hosts,
+        allowed_origins=origins + settings.allowed_origins,
+    )
+
+
+class BearerTokenMiddleware:
+    """Require `Authorization: Bearer <token>` on everything but the health endpoint."""
+
+    def __init__(self, app: ASGIApp, *, token: str, exempt: frozenset[str]) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+        self._exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self._exempt:
+            await self._app(scope, receive, send)
+            return
+        supplied = next((value for key, value in scope["headers"] if key == b"authorization"), b"")
+        if not hmac.compare_digest(supplied, self._expected):
+            response = JSONResponse(
+                {"error": "unauthorized", "error_description": "a valid bearer token is required"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="ptc-gateway"'},
+            )
+            await response(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
+
+
+def _health_endpoint(server: GatewayServer) -> Callable[[Request], Awaitable[Response]]:
+    async def health(request: Request) -> Response:
+        # Liveness plus readiness in one: 200 as soon as the process serves; the body says whether
+        # the catalog has anything yet. Deliberately no server names (the endpoint is unauthenticated).
+        view = await server.gateway.view()
+        tools = sum(len(namespace.tools) for namespace in view.catalog.namespaces)
+        return JSONResponse({"status": "ok", "tools": tools, "catalog_version": view.version})
+
+    return health
+
+
+def create_http_app(server: GatewayServer) -> ASGIApp:
+    """The ASGI app: `settings.path` (MCP), `/healthz`, security checks, optional bearer auth."""
+    settings = server.gateway.settings.serve
+    starlette: Starlette = server.server.streamable_http_app(
+        streamable_http_path=settings.path,
+        stateless_http=settings.stateless,
+        transport_security=transport_security(settings),
+        host=settings.host,
+        custom_starlette_routes=[Route(HEALTH_PATH, _health_endpoint(server), methods=["GET"])],
+    )
+    if settings.auth_token:
+        return BearerTokenMiddleware(starlette, token=settings.auth_token, exempt=frozenset({HEALTH_PATH}))
+    if not _is_loopback(settings.host):
+        logger.warning("serving HTTP on %s without a bearer token (set PTC_AUTH_TOKEN)", settings.host)
+    return starlette
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the caller decides when to stop (`stop` event)."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None]:
+        yield
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket up front, so the actual port is known (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}", key="serve.port") from e
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve_http(
+    server: GatewayServer, *, stop: anyio.Event, on_listening: Callable[[str], None] | None = None
+) -> None:
+    """Serve streamable HTTP until `stop` is set, then shut down gracefully.
+
+    `on_listening(url)` is called once the socket is bound, with the endpoint's URL.
+    """
+    settings = server.gateway.settings.serve
+    sock = bind_socket(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    host = f"[{settings.host.strip('[]')}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{port}{settings.path}"
+    config = uvicorn.Config(create_http_app(server), log_level="warning", lifespan="on", access_log=False)
+    uv = _Uvicorn(config)
+
+    async def stop_when_asked() -> None:
+        await stop.wait()
+        uv.should_exit = True
+
+    with sock:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_when_asked)
+            logger.info("serving MCP on %s", url)
+            if on_listening is not None:
+                on_listening(url)
+            await uv.serve(sockets=[sock])
+            tg.cancel_scope.cancel()

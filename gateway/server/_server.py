@@ -1,0 +1,145 @@
+"""The one-tool MCP server on the SDK's low-level `Server`.
+
+`GatewayServer` turns a `Gateway` into an MCP server that lists exactly one tool. Both protocol
+eras are served by the SDK's dual-era loop; what differs per era is how the server reaches a client
+on its own initiative (see `_clients`). `tools/list` answers at once from whatever the fleet has
+discovered so far; when the catalog changes the description changes and clients are told.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from typing import Any, Final
+
+import anyio
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import ListenHandler
+from mcp.shared.exceptions import MCPError
+
+from gateway.app import Gateway
+from gateway.errors import GatewayError
+from gateway.executor import ExecutionHooks
+from gateway.server._approval import ElicitationApprover, can_elicit
+from gateway.server._clients import Clients
+from gateway.server._tool import build_tool, error_result, render_result
+from gateway.tools import ToolRef
+
+__all__ = ["GatewayServer"]
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME: Final = "ptc-gateway"
+INSTRUCTIONS: Final = (
+    "One tool runs Python that calls every tool of the configured MCP servers as async functions, "
+    "in a fresh sandbox per call. Read the tool's description for the functions and the rules."
+)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ptc-gateway")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class _OneToolServer(Server[Any]):
+    """The low-level server, advertising `tools.listChanged` on every transport.
+
+    The streamable-HTTP manager builds its own initialization options with the defaults, so the
+    flag has to be the default here rather than something passed to `run`.
+    """
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions
+        )
+
+
+class GatewayServer:
+    """The gateway as an MCP server with one tool."""
+
+    def __init__(self, gateway_: Gateway, *, clients: Clients | None = None) -> None:
+        self.gateway = gateway_
+        self.clients = clients or Clients()
+        self.tool_name = gateway_.settings.serve.tool_name
+        self.server: Server[Any] = _OneToolServer(
+            SERVER_NAME,
+            version=_version(),
+            title="PTC gateway",
+            instructions=INSTRUCTIONS,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_subscriptions_listen=ListenHandler(self.clients.bus),
+        )
+        # Registered directly: the constructor argument is deprecated (2026-07-28) and warns, but
+        # handshake-era clients (and the conformance suite) still set a level for our upstream logs.
+        self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
+        self.server.middleware.append(self.clients.middleware)
+
+    async def watch_catalog(self) -> None:
+        """Tell clients whenever the fleet's catalog changes. Runs until cancelled."""
+        fleet = self.gateway.fleet
+        version = fleet.version
+        while True:
+            version = await fleet.wait_changed(version)
+            logger.info("catalog changed (version %d); notifying clients", version)
+            await self.clients.tools_changed()
+
+    async def description(self) -> str:
+        """The tool description: the rules and the stubs (or the compact index) for the current catalog."""
+        view = await self.gateway.view()
+        starting = [name for name, status in self.gateway.fleet.status().items() if status.state == "starting"]
+        if not starting:
+            return view.prompt.text
+        # Never block the client on the slowest upstream: say who is missing; a list_changed follows.
+        return f"{view.prompt.text}\n\nStill starting (their tools will appear here when ready): {', '.join(starting)}."
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[build_tool(self.tool_name, await self.description())])
+
+    async def _set_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        self.clients.set_level(ctx.session, params.level)
+        return types.EmptyResult()
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        if params.name != self.tool_name:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name!r} (this server has {self.tool_name!r})")
+        code = (params.arguments or {}).get("code")
+        if not isinstance(code, str):
+            return error_result("`code` must be a string of Python source.")
+
+        async def on_tool_call_done(ref: ToolRef, ok: bool, completed: int) -> None:
+            # A no-op unless the client sent a progress token with this request.
+            await ctx.session.report_progress(completed, None, f"{ref} {'done' if ok else 'failed'}")
+
+        approver = ElicitationApprover(ctx) if can_elicit(ctx) else None
+        with self.clients.running(ctx):
+            try:
+                result = await self.gateway.execute(
+                    code,
+                    ask=approver.ask if approver is not None else None,
+                    hooks=ExecutionHooks(on_tool_call_done=on_tool_call_done),
+                )
+            except GatewayError as e:
+                # No sandbox could be started (or similar): the model should hear it, not crash the server.
+                logger.warning("execution failed before the code ran: %s", e)
+                return error_result(f"The code did not run: {e}")
+            except anyio.get_cancelled_exc_class():
+                logger.info("execution cancelled by the client")
+                raise
+        return render_result(result)
