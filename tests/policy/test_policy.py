@@ -1,0 +1,295 @@
+"""Tool-source wrappers: per-server tool filters and the approval policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_settings
+from gateway.errors import UnknownToolError
+from gateway.policy import ApprovalPolicy, ApprovalToolSource, FilteredToolSource
+from gateway.tools import (
+    BaseToolSource,
+    CallOptions,
+    JsonValue,
+    TextContent,
+    ToolAnnotations,
+    ToolRef,
+    ToolResult,
+    ToolSpec,
+)
+
+READ = ToolAnnotations(read_only=True)
+DESTRUCTIVE = ToolAnnotations(destructive=True)
+
+
+class RecordingSource(BaseToolSource):
+    """The seam's test double: a fixed list of tools; records calls and answers with the tool's ref."""
+
+    def __init__(self, specs: Sequence[ToolSpec]) -> None:
+        self.specs = list(specs)
+        self.calls: list[tuple[ToolRef, Mapping[str, JsonValue]]] = []
+
+    async def list_tools(self) -> Sequence[ToolSpec]:
+        return list(self.specs)
+
+    async def call_tool(
+        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
+    ) -> ToolResult:
+        self.calls.append((ref, arguments))
+        if not any(spec.ref == ref for spec in self.specs):
+            raise UnknownToolError(f"no tool {ref}", server=ref.server)
+        return ToolResult(content=(TextContent(text=f"called {ref}"),))
+
+
+def spec(ref: str, annotations: ToolAnnotations | None = None) -> ToolSpec:
+    server, name = ref.split("/")
+    return ToolSpec(server=server, name=name, annotations=annotations or ToolAnnotations())
+
+
+def ref(text: str) -> ToolRef:
+    server, name = text.split("/")
+    return ToolRef(server=server, name=name)
+
+
+FLEET = [
+    spec("fs/read_file", READ),
+    spec("fs/write_file", DESTRUCTIVE),
+    spec("fs/delete_file", DESTRUCTIVE),
+    spec("git/git_log", READ),
+    spec("git/git_commit"),
+    spec("time/get_current_time", READ),
+]
+
+
+def names(specs: Sequence[ToolSpec]) -> list[str]:
+    return [str(s.ref) for s in specs]
+
+
+# --- FilteredToolSource --------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_enabled_and_disabled_patterns() -> None:
+    inner = RecordingSource(FLEET)
+    source = FilteredToolSource(
+        inner,
+        enabled={"fs": ["*_file"], "git": None},
+        disabled={"fs": ["delete_*"], "git": ["git_commit"]},
+    )
+    assert names(await source.list_tools()) == [
+        "fs/read_file",
+        "fs/write_file",
+        "git/git_log",
+        "time/get_current_time",
+    ]
+    result = await source.call_tool(ref("fs/read_file"), {"path": "/x"})
+    assert result.content == (TextContent(text="called fs/read_file"),)
+    assert inner.calls == [(ref("fs/read_file"), {"path": "/x"})]
+
+
+@pytest.mark.anyio
+async def test_enabled_list_hides_everything_else() -> None:
+    source = FilteredToolSource(RecordingSource(FLEET), enabled={"git": ["git_log"]}, disabled={})
+    assert names(await source.list_tools()) == [
+        "fs/read_file",
+        "fs/write_file",
+        "fs/delete_file",
+        "git/git_log",
+        "time/get_current_time",
+    ]
+    empty = FilteredToolSource(RecordingSource(FLEET), enabled={"time": []}, disabled={})
+    assert "time/get_current_time" not in names(await empty.list_tools())
+
+
+@pytest.mark.anyio
+async def test_calls_to_hidden_tools_are_refused() -> None:
+    inner = RecordingSource(FLEET)
+    source = FilteredToolSource(inner, enabled={}, disabled={"fs": ["delete_*"]})
+    with pytest.raises(UnknownToolError) as caught:
+        await source.call_tool(ref("fs/delete_file"), {})
+    assert caught.value.server == "fs"
+    assert "fs/delete_file" in str(caught.value) and "disabled_tools" in str(caught.value)
+    assert inner.calls == []
+
+
+@pytest.mark.anyio
+async def test_patterns_are_case_sensitive() -> None:
+    source = FilteredToolSource(RecordingSource(FLEET), enabled={}, disabled={"fs": ["READ_*"]})
+    assert "fs/read_file" in names(await source.list_tools())
+
+
+@pytest.mark.anyio
+async def test_filter_from_settings(tmp_path: Path) -> None:
+    config = tmp_path / "g.toml"
+    config.write_text(
+        '[servers.fs]\ncommand = "x"\nenabled_tools = ["read_*", "write_*"]\ndisabled_tools = ["write_*"]\n'
+        '[servers.git]\ncommand = "y"\n',
+        encoding="utf-8",
+    )
+    source = FilteredToolSource.from_settings(RecordingSource(FLEET), load_settings(config_file=config, environ={}))
+    assert names(await source.list_tools()) == [
+        "fs/read_file",
+        "git/git_log",
+        "git/git_commit",
+        "time/get_current_time",
+    ]
+
+
+# --- ApprovalPolicy -------------------------------------------------------------------------------
+
+
+def test_default_and_destructive() -> None:
+    policy = ApprovalPolicy()
+    assert policy.decide(spec("git/git_commit")) == "allow"  # no annotations: not treated as destructive
+    assert policy.decide(spec("fs/write_file", DESTRUCTIVE)) == "ask"
+    assert policy.decide(spec("fs/odd", ToolAnnotations(destructive=True, read_only=True))) == "allow"
+    assert policy.decide(spec("fs/read_file", ToolAnnotations(destructive=False))) == "allow"
+    strict = ApprovalPolicy(default="ask", destructive="deny")
+    assert strict.decide(spec("git/git_commit")) == "ask"
+    assert strict.decide(spec("fs/write_file", DESTRUCTIVE)) == "deny"
+
+
+def test_require_approval_beats_destructive_and_default() -> None:
+    policy = ApprovalPolicy(destructive="deny", require_approval={"fs": ["write_*"], "git": ["git_commit"]})
+    assert policy.decide(spec("fs/write_file", DESTRUCTIVE)) == "ask"
+    assert policy.decide(spec("git/git_commit")) == "ask"
+    assert policy.decide(spec("fs/delete_file", DESTRUCTIVE)) == "deny"
+    assert policy.decide(spec("time/git_commit")) == "allow"  # patterns apply to their own server only
+
+
+def test_explicit_tool_entries_win() -> None:
+    policy = ApprovalPolicy(
+        default="deny",
+        tools={"fs/*": "ask", "fs/read_*": "allow", "fs/write_file": "deny", "*": "allow"},
+        require_approval={"fs": ["read_file"]},
+    )
+    assert policy.decide(spec("fs/read_file", READ)) == "allow"  # `fs/read_*` is longer than `fs/*`
+    assert policy.decide(spec("fs/write_file", DESTRUCTIVE)) == "deny"  # exact key
+    assert policy.decide(spec("fs/delete_file", DESTRUCTIVE)) == "ask"
+    assert policy.decide(spec("git/git_log")) == "allow"  # `*` matches across the slash
+
+
+def test_equally_long_patterns_pick_the_most_restrictive() -> None:
+    policy = ApprovalPolicy(tools={"fs/?rite_file": "allow", "fs/w?ite_file": "deny", "fs/wr?te_file": "ask"})
+    assert policy.decide(spec("fs/write_file")) == "deny"
+
+
+def test_explain_names_the_setting() -> None:
+    policy = ApprovalPolicy(tools={"fs/w*": "deny"}, require_approval={"git": ["git_*"]})
+    assert policy.explain(spec("fs/write_file")) == ("deny", "approval.tools['fs/w*']")
+    assert policy.explain(spec("git/git_log")) == ("ask", "servers.git.require_approval ('git_*')")
+    assert policy.explain(spec("fs/delete_file", DESTRUCTIVE))[1].startswith("approval.destructive")
+    assert policy.explain(spec("time/x")) == ("allow", "approval.default")
+
+
+def test_policy_from_settings(tmp_path: Path) -> None:
+    config = tmp_path / "g.toml"
+    config.write_text(
+        '[approval]\ndefault = "ask"\ndestructive = "deny"\ntools = { "time/*" = "allow" }\n'
+        '[servers.fs]\ncommand = "x"\nrequire_approval = ["read_*"]\n'
+        '[servers.time]\ncommand = "y"\n',
+        encoding="utf-8",
+    )
+    policy = ApprovalPolicy.from_settings(load_settings(config_file=config, environ={}))
+    assert policy == ApprovalPolicy(
+        default="ask", destructive="deny", tools={"time/*": "allow"}, require_approval={"fs": ("read_*",)}
+    )
+
+
+# --- ApprovalToolSource ---------------------------------------------------------------------------
+
+
+class Asker:
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+        self.asked: list[tuple[ToolRef, ToolSpec, Mapping[str, JsonValue]]] = []
+
+    async def __call__(self, ref: ToolRef, spec: ToolSpec, arguments: Mapping[str, JsonValue]) -> bool:
+        self.asked.append((ref, spec, arguments))
+        return self.answer
+
+
+def refusal_text(result: ToolResult) -> str:
+    assert result.is_error
+    (content,) = result.content
+    assert isinstance(content, TextContent)
+    return content.text
+
+
+POLICY = ApprovalPolicy(tools={"fs/delete_*": "deny"})  # destructive → ask by default
+
+
+@pytest.mark.anyio
+async def test_allowed_calls_go_through_without_asking() -> None:
+    inner, asker = RecordingSource(FLEET), Asker(False)
+    source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
+    result = await source.call_tool(ref("fs/read_file"), {"path": "a"}, options={"timeout_s": 1.0})
+    assert not result.is_error
+    assert inner.calls == [(ref("fs/read_file"), {"path": "a"})]
+    assert asker.asked == []
+    assert names(await source.list_tools()) == names(FLEET)
+    assert source.policy is POLICY
+
+
+@pytest.mark.anyio
+async def test_denied_calls_are_tool_errors_and_never_reach_the_server() -> None:
+    inner, asker = RecordingSource(FLEET), Asker(True)
+    source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
+    text = refusal_text(await source.call_tool(ref("fs/delete_file"), {}))
+    assert text == (
+        "Call to fs/delete_file was denied by the gateway's approval policy (approval.tools['fs/delete_*'] = 'deny')."
+    )
+    assert inner.calls == [] and asker.asked == []
+
+
+@pytest.mark.anyio
+async def test_ask_approved() -> None:
+    inner, asker = RecordingSource(FLEET), Asker(True)
+    source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
+    result = await source.call_tool(ref("fs/write_file"), {"path": "a", "text": "b"})
+    assert not result.is_error
+    assert asker.asked == [(ref("fs/write_file"), FLEET[1], {"path": "a", "text": "b"})]
+    assert inner.calls == [(ref("fs/write_file"), {"path": "a", "text": "b"})]
+
+
+@pytest.mark.anyio
+async def test_ask_declined() -> None:
+    inner, asker = RecordingSource(FLEET), Asker(False)
+    source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
+    text = refusal_text(await source.call_tool(ref("fs/write_file"), {}))
+    assert text == "The user declined the call to fs/write_file; it was not made."
+    assert inner.calls == []
+
+
+@pytest.mark.anyio
+async def test_ask_without_a_way_to_ask_is_refused() -> None:
+    inner = RecordingSource(FLEET)
+    source = ApprovalToolSource(inner, policy=POLICY, ask=None)
+    text = refusal_text(await source.call_tool(ref("fs/write_file"), {}))
+    assert "needs the user's approval (approval.destructive" in text
+    assert "cannot be asked" in text
+    assert inner.calls == []
+
+
+@pytest.mark.anyio
+async def test_unlisted_tools_are_still_checked() -> None:
+    inner = RecordingSource(FLEET)
+    source = ApprovalToolSource(inner, policy=ApprovalPolicy(tools={"ghost/*": "deny"}), ask=None)
+    assert refusal_text(await source.call_tool(ref("ghost/boo"), {})).startswith("Call to ghost/boo was denied")
+    with pytest.raises(UnknownToolError):  # allowed by policy: the inner source answers for itself
+        await source.call_tool(ref("fs/nope"), {})
+
+
+@pytest.mark.anyio
+async def test_wrappers_compose() -> None:
+    inner = RecordingSource(FLEET)
+    filtered = FilteredToolSource(inner, enabled={}, disabled={"fs": ["delete_*"]})
+    source = ApprovalToolSource(filtered, policy=ApprovalPolicy(destructive="deny"), ask=None)
+    assert "fs/delete_file" not in names(await source.list_tools())
+    with pytest.raises(UnknownToolError):
+        await source.call_tool(ref("fs/delete_file"), {})
+    assert refusal_text(await source.call_tool(ref("fs/write_file"), {})).startswith("Call to fs/write_file was denied")
+    assert inner.calls == []
