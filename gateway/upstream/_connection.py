@@ -1,0 +1,454 @@
+"""One upstream server: connect, list, call, notice the end of the connection, reconnect.
+
+A `ServerConnection` is driven by `run()`, its supervisor, one task per server in the fleet's task
+group. Everything that can go wrong with one server stays inside its supervisor: the failure is
+logged, reported as a `FleetEvent`, and retried with capped exponential backoff.
+
+Life of a connection::
+
+    starting ──connect+list ok──▶ ready ──child exits / stream ends / HTTP 404──▶ starting (restart)
+        │                           ▲                                                 │
+        └──fails / hangs──▶ failed ─┴──────────── backoff 1 s, 2 s, 4 s … 60 s ◀───────┘ (fails again)
+
+Both protocol eras come from the SDK's `mode="auto"`: it probes `server/discover` (2026-07-28) and
+falls back to the `initialize` handshake (2025-11-25 and earlier). Tool-list changes arrive as
+`notifications/tools/list_changed` through the message handler on a handshake-era connection, and
+through a `subscriptions/listen` stream on a modern one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Literal, TextIO, cast
+
+import anyio
+import mcp_types as types
+from mcp import Client, MCPError
+from mcp.client.session import IncomingMessage
+from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
+from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, REQUEST_TIMEOUT
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from gateway.config import RemoteServerConfig, StdioServerConfig
+from gateway.errors import ServerUnavailableError
+from gateway.tools import CallOptions, JsonValue, ToolResult, ToolSpec
+from gateway.upstream._convert import error_result, request_meta, tool_result, tool_spec
+from gateway.upstream._stderr import StderrTail, relay_stderr
+from gateway.upstream._transport import open_transport
+
+__all__ = [
+    "BACKOFF_INITIAL_S",
+    "BACKOFF_MAX_S",
+    "FleetEvent",
+    "FleetEventHandler",
+    "ServerConnection",
+    "ServerState",
+    "ServerStatus",
+]
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_INITIAL_S = 1.0
+"""Delay before the first retry of a server that failed; doubles on each further failure."""
+BACKOFF_MAX_S = 60.0
+"""Cap of the retry delay."""
+STABLE_AFTER_S = 30.0
+"""A connection that lived this long resets the backoff when it ends; a shorter one counts as a failure."""
+LIST_PAGES_MAX = 1000
+"""A paginator that never ends cannot hang the catalog."""
+LISTEN_RETRY_S = 1.0
+"""Pause before re-opening a `subscriptions/listen` stream the server dropped."""
+CLIENT_NAME = "ptc-gateway"
+
+ServerState = Literal["starting", "ready", "failed", "disabled"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerStatus:
+    """What the fleet knows about one server right now."""
+
+    state: ServerState
+    error: str | None = None
+    """Why the server is not ready (the last failure), or None."""
+    tool_count: int = 0
+    protocol_version: str | None = None
+    """The negotiated protocol version ("2026-07-28", "2025-11-25", …) once connected."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FleetEvent:
+    """A failure or a recovery of one server, for whoever shows them to a user (MCP log messages)."""
+
+    server: str
+    level: Literal["info", "warning", "error"]
+    message: str
+
+
+FleetEventHandler = Callable[[FleetEvent], Awaitable[None]]
+
+
+class _Signal:
+    """A level-triggered wake-up: `set()` any number of times, one `wait()` consumes them all."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+        self._event = anyio.Event()
+
+
+@dataclass(slots=True)
+class _Live:
+    """The current connection: the SDK client and the event set when it ended."""
+
+    client: Client
+    lost: anyio.Event
+
+
+class _ConnectError(Exception):
+    """Connecting or listing failed; the message is already written for a human."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception, unwrapping exception groups down to their leaves."""
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        leaves = [describe_error(each) for each in group.exceptions]
+        return "; ".join(dict.fromkeys(leaves))
+    text = str(exc).strip()
+    match exc:
+        case MCPError():
+            return text or "MCP error"
+        case FileNotFoundError() | PermissionError():
+            return f"{type(exc).__name__}: {exc.strerror or text}" + (f": {exc.filename!r}" if exc.filename else "")
+        case TimeoutError():
+            return text or "timed out"
+        case _:
+            return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _session_expired(error: MCPError) -> bool:
+    """The streamable-HTTP transport's spelling of "HTTP 404 for our session id"."""
+    return error.code == INVALID_REQUEST and error.message == "Session terminated"
+
+
+class ServerConnection:
+    """One configured server, connected and reconnected by `run()`."""
+
+    def __init__(
+        self,
+        name: str,
+        config: StdioServerConfig | RemoteServerConfig,
+        *,
+        on_catalog_changed: Callable[[], None],
+        on_event: FleetEventHandler | None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._on_catalog_changed = on_catalog_changed
+        self._on_event = on_event
+        self._state: ServerState = "disabled" if config.disabled else "starting"
+        self._error: str | None = None
+        self._tools: tuple[ToolSpec, ...] = ()
+        self._protocol_version: str | None = None
+        self._live: _Live | None = None
+        self._state_changed = anyio.Event()
+        self._error_reported = False
+        self.first_attempt_done = anyio.Event()
+        """Set once the first connection attempt finished, whatever its outcome."""
+
+    # ---- what the fleet reads -------------------------------------------------------------
+
+    @property
+    def tools(self) -> tuple[ToolSpec, ...]:
+        """The cached catalog; empty unless the server is ready (or restarting after a loss)."""
+        return self._tools
+
+    def status(self) -> ServerStatus:
+        """A snapshot of this server's state."""
+        return ServerStatus(
+            state=self._state,
+            error=self._error,
+            tool_count=len(self._tools),
+            protocol_version=self._protocol_version,
+        )
+
+    # ---- supervisor ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, serve until the connection ends, reconnect; forever (until cancelled)."""
+        if self.config.disabled:
+            self.first_attempt_done.set()
+            return
+        failures = 0
+        while True:
+            try:
+                uptime = await self._connect_and_serve()
+            except _ConnectError as exc:
+                failures += 1
+                delay = min(BACKOFF_INITIAL_S * 2 ** (failures - 1), BACKOFF_MAX_S)
+                message = f"server {self.name!r} is unavailable: {exc}; retrying in {delay:g} s"
+                logger.error("%s", message)
+                self._set_failed(str(exc))
+                await self._emit("error", message)
+            except Exception as exc:  # boundary: a bug or an SDK surprise with one server stays with that server
+                failures += 1
+                delay = min(BACKOFF_INITIAL_S * 2 ** (failures - 1), BACKOFF_MAX_S)
+                message = f"server {self.name!r} failed: {describe_error(exc)}; retrying in {delay:g} s"
+                logger.exception("%s", message)
+                self._set_failed(describe_error(exc))
+                await self._emit("error", message)
+            else:
+                failures = 0 if uptime >= STABLE_AFTER_S else failures + 1
+                delay = 0.0 if failures == 0 else min(BACKOFF_INITIAL_S * 2 ** (failures - 1), BACKOFF_MAX_S)
+                message = f"server {self.name!r} connection ended; restarting" + (f" in {delay:g} s" if delay else "")
+                logger.warning("%s", message)
+                await self._emit("warning", message)
+            finally:
+                self.first_attempt_done.set()
+            await anyio.sleep(delay)
+
+    async def _connect_and_serve(self) -> float:
+        """One connection's life. Returns how long it was up; raises `_ConnectError` if it never was."""
+        failure: BaseException | None = None
+        uptime = 0.0
+        tail: StderrTail | None = None
+        # One cancel scope around the whole connection (the SDK client's task groups must nest
+        # inside it); its deadline bounds the handshake and the first listing only.
+        with anyio.CancelScope(deadline=anyio.current_time() + self.config.timeout) as connect_scope:
+            async with AsyncExitStack() as stack:
+                errlog: TextIO | None = None
+                if isinstance(self.config, StdioServerConfig):
+                    errlog, tail = await stack.enter_async_context(relay_stderr(self.name))
+                lost = anyio.Event()
+                refresh = _Signal()
+
+                async def on_message(message: IncomingMessage) -> None:
+                    if isinstance(message, types.ToolListChangedNotification):
+                        refresh.set()
+                    elif isinstance(message, Exception):
+                        logger.warning("server %r transport error: %s", self.name, describe_error(message))
+
+                client = Client(
+                    open_transport(self.config, errlog=errlog, on_closed=lost.set),
+                    message_handler=on_message,
+                    client_info=types.Implementation(name=CLIENT_NAME, version="0"),
+                    cache=None,  # we keep our own catalog; every tools/list goes to the server
+                )
+                try:
+                    await stack.enter_async_context(client)
+                    tools = await self._list_tools(client)
+                except Exception as exc:  # boundary: whatever one server does wrong stays with that server
+                    failure = exc
+                else:
+                    connect_scope.deadline = math.inf
+                    uptime = await self._serve(client, tools, lost=lost, refresh=refresh)
+        # Explained only now: the stderr relay has drained what a dying child said.
+        if connect_scope.cancel_called and uptime == 0.0:
+            raise _ConnectError(self._explain(TimeoutError(), tail))
+        if failure is not None:
+            raise _ConnectError(self._explain(failure, tail)) from failure
+        return uptime
+
+    async def _serve(
+        self, client: Client, tools: tuple[ToolSpec, ...], *, lost: anyio.Event, refresh: _Signal
+    ) -> float:
+        """Publish the connection, keep its catalog fresh until it ends; return how long it lived."""
+        started = anyio.current_time()
+        self._protocol_version = client.protocol_version
+        self._live = _Live(client=client, lost=lost)
+        self._set_tools(tools)
+        self._set_state("ready", error=None)
+        self.first_attempt_done.set()
+        logger.info("server %r ready: %d tools, protocol %s", self.name, len(tools), self._protocol_version or "?")
+        if self._error_reported:
+            self._error_reported = False
+            await self._emit("info", f"server {self.name!r} is back: {len(tools)} tools")
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._refresher, client, refresh, lost)
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                    tg.start_soon(self._listener, client, refresh, lost)
+                await lost.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            self._live = None
+            if self._state == "ready":
+                self._set_state("starting", error="connection lost; restarting")
+        return max(anyio.current_time() - started, 1e-9)
+
+    def _explain(self, exc: BaseException, tail: StderrTail | None) -> str:
+        if isinstance(exc, TimeoutError):
+            text = f"no answer to the MCP handshake within {self.config.timeout:g} s"
+        else:
+            text = describe_error(exc)
+        said = tail.describe() if tail is not None else ""
+        if isinstance(self.config, StdioServerConfig):
+            command = " ".join([self.config.command, *self.config.args])
+            text = f"{text} (command: {command})"
+        return f"{text}; its stderr ended with: {said}" if said else text
+
+    async def _list_tools(self, client: Client) -> tuple[ToolSpec, ...]:
+        """tools/list, every page."""
+        specs: list[ToolSpec] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _ in range(LIST_PAGES_MAX):
+            page = await client.list_tools(cursor=cursor)
+            specs.extend(tool_spec(self.name, tool) for tool in page.tools)
+            cursor = page.next_cursor
+            if cursor is None or cursor in seen:
+                break
+            seen.add(cursor)
+        else:
+            logger.warning("server %r: tools/list still paginating after %d pages; stopped", self.name, LIST_PAGES_MAX)
+        by_name = {spec.name: spec for spec in specs}  # a tool listed twice keeps its last entry
+        return tuple(by_name[name] for name in sorted(by_name))
+
+    async def _refresher(self, client: Client, refresh: _Signal, lost: anyio.Event) -> None:
+        """Re-list on every change notification."""
+        while True:
+            await refresh.wait()
+            try:
+                with anyio.fail_after(self.config.timeout):
+                    tools = await self._list_tools(client)
+            except MCPError as exc:
+                if _session_expired(exc) or exc.code == CONNECTION_CLOSED:
+                    lost.set()
+                    return
+                logger.warning("server %r: refreshing the tool list failed: %s", self.name, describe_error(exc))
+                continue
+            except Exception as exc:  # boundary: a failed refresh keeps the previous catalog
+                logger.warning("server %r: refreshing the tool list failed: %s", self.name, describe_error(exc))
+                continue
+            if tools != self._tools:
+                logger.info("server %r: tool list changed (%d tools)", self.name, len(tools))
+                self._set_tools(tools)
+
+    async def _listener(self, client: Client, refresh: _Signal, lost: anyio.Event) -> None:
+        """2026-07-28: hold a `subscriptions/listen` stream for tools/list_changed."""
+        while not lost.is_set():
+            try:
+                async with client.listen(tools_list_changed=True) as subscription:
+                    if not subscription.honored.tools_list_changed:
+                        logger.debug("server %r does not announce tool-list changes", self.name)
+                        return
+                    refresh.set()  # anything that changed between our listing and the ack
+                    async for _event in subscription:
+                        refresh.set()
+                    return  # the server closed the stream gracefully
+            except (ListenNotSupportedError, MCPError) as exc:
+                logger.debug("server %r: no subscriptions/listen (%s)", self.name, describe_error(exc))
+                return
+            except SubscriptionLost:
+                logger.info("server %r dropped the change subscription; re-listening", self.name)
+                await anyio.sleep(LISTEN_RETRY_S)
+
+    # ---- calls ----------------------------------------------------------------------------------
+
+    async def call_tool(
+        self, tool: str, arguments: dict[str, JsonValue], options: CallOptions | None = None
+    ) -> ToolResult:
+        """Call `tool`, waiting for a (re)connection within the call's timeout.
+
+        Raises:
+            ServerUnavailableError: the server is down, failed, or did not answer in time.
+        """
+        options = options or {}
+        timeout = options.get("timeout_s", self.config.timeout)
+        report = options.get("progress")
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            if report is not None:
+                await report(progress, total, message)
+
+        meta = request_meta(options.get("meta"))
+        phase = "answer"
+        with anyio.move_on_after(timeout):
+            for _attempt in range(2):
+                phase = "become ready"
+                live = await self._wait_live()
+                phase = "answer"
+                try:
+                    result = await live.client.call_tool(
+                        tool,
+                        dict(arguments),
+                        progress_callback=on_progress if report is not None else None,
+                        meta=meta,
+                    )
+                except MCPError as exc:
+                    if _session_expired(exc):
+                        # The server forgot our HTTP session (404): the request never ran. Reconnect, resend once.
+                        logger.info("server %r: HTTP session expired; re-establishing it", self.name)
+                        live.lost.set()
+                        continue
+                    if exc.code == CONNECTION_CLOSED:
+                        live.lost.set()
+                        raise ServerUnavailableError(
+                            f"server {self.name!r} closed the connection during the call to {tool!r}"
+                            " (it crashed or exited); it is being restarted",
+                            server=self.name,
+                        ) from exc
+                    if exc.code == REQUEST_TIMEOUT:
+                        break
+                    # A JSON-RPC error for this call (unknown tool, invalid arguments…) is the tool's failure.
+                    return error_result(f"{self.name}.{tool}: {exc.message}")
+                except RuntimeError as exc:
+                    # The SDK's output-schema check: the server's structured result did not match its own schema.
+                    return error_result(f"{self.name}.{tool}: {exc}")
+                return tool_result(result)
+            else:
+                raise ServerUnavailableError(
+                    f"server {self.name!r}: the HTTP session expired twice in a row during {tool!r}", server=self.name
+                )
+        raise ServerUnavailableError(
+            f"server {self.name!r} did not {phase} within {timeout:g} s (call timeout of {tool!r})", server=self.name
+        )
+
+    async def _wait_live(self) -> _Live:
+        """The live connection, waiting while the server is (re)starting."""
+        while True:
+            live = self._live
+            if self._state == "ready" and live is not None and not live.lost.is_set():
+                return live
+            if self._state == "failed":
+                raise ServerUnavailableError(f"server {self.name!r} is unavailable: {self._error}", server=self.name)
+            if self._state == "disabled":
+                raise ServerUnavailableError(f"server {self.name!r} is disabled in the configuration", server=self.name)
+            # Starting, or ready on a connection that just ended (the supervisor is about to notice).
+            await self._state_changed.wait()
+
+    # ---- state ------------------------------------------------------------------------------------
+
+    def _set_state(self, state: ServerState, *, error: str | None) -> None:
+        self._state = state
+        self._error = error
+        changed, self._state_changed = self._state_changed, anyio.Event()
+        changed.set()
+
+    def _set_tools(self, tools: tuple[ToolSpec, ...]) -> None:
+        if tools != self._tools:
+            self._tools = tools
+            self._on_catalog_changed()
+
+    def _set_failed(self, error: str) -> None:
+        self._error_reported = True
+        self._protocol_version = None
+        self._set_tools(())
+        self._set_state("failed", error=error)
+
+    async def _emit(self, level: Literal["info", "warning", "error"], message: str) -> None:
+        if self._on_event is None:
+            return
+        try:
+            await self._on_event(FleetEvent(server=self.name, level=level, message=message))
+        except Exception:  # boundary: a broken event consumer must not stop the supervisor
+            logger.exception("the fleet event handler failed")

@@ -1,0 +1,116 @@
+"""Transports for one configured server, watched so we learn when the connection ends.
+
+The SDK's `Client` does not say when its peer went away (a stdio child exited, an HTTP stream
+dropped) until a request fails. We wrap the transport's read stream: when it ends, the
+`on_closed` callback fires and the connection supervisor restarts the server.
+
+Stdio environment: the SDK starts the child with *only* `get_default_environment()` (on POSIX
+`HOME`, `LOGNAME`, `PATH`, `SHELL`, `TERM`, `USER`) merged with the `env` of the server's
+config. Nothing else of the gateway's environment reaches the child (no `AWS_*`, no proxies, no
+`NODE_OPTIONS`); `docs/upstream.md` says so for users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Self, TextIO
+
+import anyio
+import httpx2
+from mcp.client import Transport
+from mcp.client._transport import ReadStream, TransportStreams
+from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.message import SessionMessage
+
+from gateway.config import RemoteServerConfig, StdioServerConfig
+
+__all__ = ["HTTP_READ_TIMEOUT_S", "open_transport"]
+
+_ReadStream = ReadStream[SessionMessage | Exception]
+
+HTTP_CONNECT_TIMEOUT_S = 30.0
+HTTP_READ_TIMEOUT_S = 300.0
+"""HTTP read timeout: long, because a server may hold a response stream open (the SDK's default)."""
+
+
+class _WatchedReadStream:
+    """A read stream that calls `on_closed` once when it ends (EOF, closed, broken)."""
+
+    def __init__(self, inner: _ReadStream, on_closed: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_closed = on_closed
+
+    @property
+    def last_context(self) -> object:
+        """The sender's context, forwarded for the SDK's context-propagating streams."""
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._on_closed()
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
+    ) -> bool | None:
+        await self.aclose()
+        return None
+
+
+@asynccontextmanager
+async def _watched(inner: Transport, on_closed: Callable[[], None]) -> AsyncGenerator[TransportStreams, None]:
+    async with inner as (read_stream, write_stream):
+        try:
+            yield _WatchedReadStream(read_stream, on_closed), write_stream
+        finally:
+            on_closed()
+
+
+@asynccontextmanager
+async def _http(config: RemoteServerConfig) -> AsyncGenerator[TransportStreams, None]:
+    timeout = httpx2.Timeout(HTTP_CONNECT_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
+    async with (
+        httpx2.AsyncClient(headers=config.headers, timeout=timeout) as http,
+        streamable_http_client(config.url, http_client=http) as streams,
+    ):
+        yield streams
+
+
+def open_transport(
+    config: StdioServerConfig | RemoteServerConfig, *, errlog: TextIO | None, on_closed: Callable[[], None]
+) -> Transport:
+    """The SDK transport for `config`, reporting its end through `on_closed`.
+
+    `errlog` receives a stdio child's stderr (ignored for remote servers).
+    """
+    inner: Transport
+    match config:
+        case StdioServerConfig():
+            params = StdioServerParameters(command=config.command, args=config.args, env=config.env, cwd=config.cwd)
+            inner = stdio_client(params, errlog=errlog) if errlog is not None else stdio_client(params)
+        case RemoteServerConfig(type="sse"):
+            inner = sse_client(config.url, headers=dict(config.headers), timeout=HTTP_CONNECT_TIMEOUT_S)
+        case RemoteServerConfig():
+            inner = _http(config)
+    return _watched(inner, on_closed)
