@@ -153,7 +153,7 @@ def test_shipped_config_loads_from_anywhere() -> None:
     expenses = settings.servers["expenses"]
     assert isinstance(expenses, StdioServerConfig)
     assert expenses.command == sys.executable
-    assert expenses.cwd == str(shipped.parent.parent.resolve())
+    assert expenses.cwd is not None and expenses.cwd == str(shipped.parent.parent.resolve())
     assert (Path(expenses.cwd) / expenses.args[0]).is_file()
     override = load_settings(config_file=shipped, environ={"PTC_PYTHON": "/usr/bin/python3"})
     assert override.servers["expenses"].model_dump()["command"] == "/usr/bin/python3"
