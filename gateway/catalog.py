@@ -139,6 +139,8 @@ class CatalogNamespace:
     server: str
     python_name: str
     tools: tuple[CatalogTool, ...]
+    description: str | None = None
+    """What the server says about itself (its MCP `instructions`), when known."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,8 +167,11 @@ class Catalog:
         return tuple(tool for namespace in self.namespaces for tool in namespace.tools)
 
 
-def build_catalog(specs: Iterable[ToolSpec]) -> Catalog:
-    """Name every tool deterministically, whatever order the servers answered in."""
+def build_catalog(specs: Iterable[ToolSpec], *, descriptions: Mapping[str, str] | None = None) -> Catalog:
+    """Name every tool deterministically, whatever order the servers answered in.
+
+    `descriptions` optionally maps server keys to a description for the namespace's docstring.
+    """
     by_server: dict[str, dict[str, ToolSpec]] = {}
     for spec in specs:
         server_specs = by_server.setdefault(spec.server, {})
@@ -195,7 +200,14 @@ def build_catalog(specs: Iterable[ToolSpec]) -> Catalog:
             )
             tools.append(tool)
             by_id[tool.id] = tool
-        namespaces.append(CatalogNamespace(server=server, python_name=ns_name, tools=tuple(tools)))
+        namespaces.append(
+            CatalogNamespace(
+                server=server,
+                python_name=ns_name,
+                tools=tuple(tools),
+                description=(descriptions or {}).get(server),
+            )
+        )
     namespaces.sort(key=lambda ns: ns.python_name)
     return Catalog(namespaces=tuple(namespaces), _by_id=by_id)
 

@@ -53,6 +53,8 @@ class StubSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     budget_ratio: float = Field(default=0.6, gt=0)
-    """Stub bytes / JSON definition bytes above which... (see budget_bytes)."""
+    """Target for stub bytes / JSON definition bytes; measured (bench, `tools`), it switches nothing."""
     budget_bytes: int = Field(default=60_000, ge=1000)
     """Above this many bytes of full stubs, the prompt shows a compact one-line-per-tool index."""
+    mode: Literal["auto", "full", "compact"] = "auto"
+    """`auto`: full stubs within `budget_bytes`, else the compact index; `full`/`compact` force one."""

@@ -1,0 +1,25 @@
+"""Stub renderer: the catalog as typed async Python, as the model and the sandbox see it.
+
+- `render_module(catalog)`: the importable stub module (the runner execs it).
+- `render_prompt(catalog, settings=..., limits=...)`: the exact text the model sees.
+- `render_preamble(limits=...)`: the rules part of that text, for other entry points.
+- `catalog_json`, `json_definition_bytes`, `job_namespaces`: the catalog in other shapes.
+"""
+
+from gateway.stubs._export import catalog_json, job_namespaces, json_definition_bytes
+from gateway.stubs._module import MODULE_HEADER, RenderedStubs, render_module, render_stubs
+from gateway.stubs._prompt import RenderedPrompt, render_index, render_preamble, render_prompt
+
+__all__ = [
+    "MODULE_HEADER",
+    "RenderedPrompt",
+    "RenderedStubs",
+    "catalog_json",
+    "job_namespaces",
+    "json_definition_bytes",
+    "render_index",
+    "render_module",
+    "render_preamble",
+    "render_prompt",
+    "render_stubs",
+]
