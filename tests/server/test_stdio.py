@@ -1,0 +1,83 @@
+"""The real MCP SDK client over stdio, spawning `ptc-gateway serve`, in both protocol eras."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from gateway.server import INPUT_SCHEMA, OUTPUT_SCHEMA
+from tests.server._expected import PARALLEL_CODE, expected_parallel
+from tests.server.conftest import ListChanged, ready_description, serve_args
+
+
+def _params(servers_file: Path, env: dict[str, str], sandbox: str = "local-process") -> StdioServerParameters:
+    command, *args = serve_args(servers_file, sandbox=sandbox)
+    return StdioServerParameters(command=command, args=args, env=env)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_one_tool_and_parallel_calls_to_two_servers(
+    mode: str, servers_file: Path, gateway_env: dict[str, str]
+) -> None:
+    changes = ListChanged()
+    with anyio.fail_after(90):
+        async with Client(_params(servers_file, gateway_env), mode=mode, message_handler=changes) as client:
+            assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+            tools = (await client.list_tools()).tools
+            assert [tool.name for tool in tools] == ["execute_code"]
+            tool = tools[0]
+            assert tool.input_schema == INPUT_SCHEMA
+            assert tool.output_schema == OUTPUT_SCHEMA
+            assert tool.annotations is not None
+            assert tool.annotations.read_only_hint is False
+            assert tool.annotations.destructive_hint is True
+            assert tool.annotations.open_world_hint is True
+
+            description = await ready_description(client, changes)
+            assert "async def get_team_members" in description
+            assert "async def list_offices" in description
+
+            result = await client.call_tool("execute_code", {"code": PARALLEL_CODE})
+            assert not result.is_error, result.content
+            structured = result.structured_content
+            assert structured is not None
+            assert structured["error"] is None
+            assert structured["tool_calls"] == 4
+            assert json.loads(structured["stdout"]) == expected_parallel()
+            text = result.content[0]
+            assert text.type == "text" and "[4 tool calls in" in text.text
+
+
+@pytest.mark.anyio
+async def test_code_errors_come_back_as_tool_errors(servers_file: Path, gateway_env: dict[str, str]) -> None:
+    with anyio.fail_after(60):
+        async with Client(_params(servers_file, gateway_env)) as client:
+            result = await client.call_tool("execute_code", {"code": "print('before')\n1 / 0"})
+            assert result.is_error
+            structured = result.structured_content
+            assert structured is not None
+            assert structured["stdout"] == "before\n"
+            assert structured["error"]["kind"] == "code"
+            assert structured["error"]["type"] == "ZeroDivisionError"
+            assert "ZeroDivisionError" in result.content[0].text
+
+            missing = await client.call_tool("execute_code", {})
+            assert missing.is_error
+
+
+@pytest.mark.anyio
+async def test_end_to_end_over_stdio_with_docker(docker: None, servers_file: Path, gateway_env: dict[str, str]) -> None:
+    changes = ListChanged()
+    with anyio.fail_after(120):
+        params = _params(servers_file, gateway_env, sandbox="docker")
+        async with Client(params, mode="legacy", message_handler=changes) as client:
+            await ready_description(client, changes)
+            result = await client.call_tool("execute_code", {"code": PARALLEL_CODE})
+            assert not result.is_error, result.content
+            assert result.structured_content is not None
+            assert json.loads(result.structured_content["stdout"]) == expected_parallel()
