@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Self, cast
 
@@ -73,6 +74,7 @@ class DockerSandbox(BaseSandbox):
         api: EngineApi,
         container_id: str,
         sock: socket.socket,
+        close_socket: Callable[[], None],
         info: SandboxInfo,
         max_diagnostics_bytes: int,
         memory_mb: int,
@@ -82,6 +84,7 @@ class DockerSandbox(BaseSandbox):
         self._api = api
         self._id = container_id
         self._sock = sock
+        self._close_socket = close_socket
         self._sock.setblocking(False)
         self._memory_mb = memory_mb
         self._on_close = on_close
@@ -207,7 +210,7 @@ class DockerSandbox(BaseSandbox):
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
-            self._sock.close()
+            self._close_socket()
             await _remove(self._api, self._id)
             if self._on_close is not None:
                 self._on_close(self._id)
@@ -406,10 +409,12 @@ class DockerSandboxBackend(BaseSandboxBackend):
                     attached = await anyio.to_thread.run_sync(
                         partial(api.attach_socket, container_id, {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
                     )
+                sock, close_socket = raw_socket(attached)
                 sandbox = DockerSandbox(
                     api=api,
                     container_id=container_id,
-                    sock=raw_socket(attached),
+                    sock=sock,
+                    close_socket=close_socket,
                     info=SandboxInfo(backend=self.name, id=container_id[:12], start="cold", start_duration_s=0.0),
                     max_diagnostics_bytes=self.settings.max_diagnostics_bytes,
                     memory_mb=self.settings.memory_mb,

@@ -8,7 +8,7 @@ blocking: callers run them with `anyio.to_thread.run_sync`.
 from __future__ import annotations
 
 import socket
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
@@ -92,11 +92,25 @@ def connect_engine(docker_host: str | None, *, timeout_s: float = 60.0) -> Engin
     return api
 
 
-def raw_socket(attached: object) -> socket.socket:
-    """The plain socket under what `attach_socket` returned (unix or tcp engines)."""
+def raw_socket(attached: object) -> tuple[socket.socket, Callable[[], None]]:
+    """The plain socket under what `attach_socket` returned, and a function that closes all of it.
+
+    The SDK hands back a `SocketIO` (holding a reference on the socket) kept alive by the HTTP
+    response; closing only the socket would leave the descriptor open until garbage collection.
+    """
     sock = getattr(attached, "_sock", attached)
     if type(sock) is not socket.socket:  # an SSLSocket cannot be read without blocking this way
         raise SandboxUnavailableError(
             "attaching to the sandbox needs a unix-socket or plain-TCP Docker host (TLS/SSH hosts are not supported)"
         )
-    return sock
+
+    def close() -> None:
+        for closable in (getattr(attached, "_response", None), attached, sock):
+            close_method = getattr(closable, "close", None)
+            if callable(close_method):
+                try:
+                    close_method()
+                except (OSError, ValueError):  # already closed by the one before
+                    pass
+
+    return sock, close
