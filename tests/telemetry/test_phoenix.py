@@ -1,0 +1,155 @@
+"""Export over OTLP/HTTP to a real trace backend (Arize Phoenix, run locally) and read the trace back.
+
+Phoenix lives in its own virtualenv (`scripts/install-phoenix`); the traced round trip runs in a
+subprocess (`otlp_scenario.py`) because `setup_telemetry()` installs global providers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import Process
+
+from tests._support import require
+from tests.telemetry.conftest import ROOT, TIME_SERVER
+
+PHOENIX = ROOT / ".cache" / "phoenix" / "bin" / "phoenix"
+SCENARIO = ROOT / "tests" / "telemetry" / "otlp_scenario.py"
+STARTUP_S = 180.0
+POLL_S = 0.25
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    """A GET on loopback, in a worker thread (stdlib only: no HTTP client in our dependencies)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, b""
+    except OSError:
+        return 0, b""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def running_phoenix(workdir: Path) -> AsyncIterator[str]:
+    port, grpc_port = free_port(), free_port()
+    env = os.environ | {
+        "PHOENIX_HOST": "127.0.0.1",
+        "PHOENIX_PORT": str(port),
+        "PHOENIX_GRPC_PORT": str(grpc_port),
+        "PHOENIX_WORKING_DIR": str(workdir),
+        "PHOENIX_TELEMETRY_ENABLED": "false",
+    }
+    log = (workdir / "phoenix.log").open("wb")
+    process: Process = await anyio.open_process([str(PHOENIX), "serve"], env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with anyio.fail_after(STARTUP_S):
+            while True:
+                if process.returncode is not None:
+                    pytest.fail(f"phoenix exited: {(workdir / 'phoenix.log').read_text(errors='replace')[-2000:]}")
+                status, _ = await anyio.to_thread.run_sync(http_get, f"{url}/healthz")
+                if status == 200:
+                    break
+                await anyio.sleep(POLL_S)
+        yield url
+    finally:
+        with anyio.CancelScope(shield=True):
+            process.terminate()
+            with anyio.move_on_after(10):
+                await process.wait()
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            log.close()
+
+
+async def read_trace(url: str, trace_id: str, expected: int) -> list[dict[str, Any]]:
+    """Poll Phoenix's REST API until the trace has `expected` spans (ingestion is batched)."""
+    query = urllib.parse.urlencode({"trace_id": trace_id, "limit": 1000})
+    with anyio.fail_after(60):
+        while True:
+            status, body = await anyio.to_thread.run_sync(http_get, f"{url}/v1/projects/default/spans?{query}")
+            if status == 200:
+                spans: list[dict[str, Any]] = json.loads(body)["data"]
+                if len(spans) >= expected:
+                    return spans
+            await anyio.sleep(POLL_S)
+
+
+@pytest.mark.anyio
+async def test_trace_exported_over_otlp_http_reads_back_from_phoenix(tmp_path: Path) -> None:
+    require(PHOENIX.exists(), "Arize Phoenix", "scripts/install-phoenix")
+    require(TIME_SERVER.exists(), "mcp-server-time", "scripts/install-test-servers")
+    async with running_phoenix(tmp_path) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_METRICS_EXPORTER": "none",  # Phoenix takes traces only
+            "PYTHONPATH": str(ROOT),
+        }
+        with anyio.fail_after(90):
+            done = await anyio.run_process([sys.executable, str(SCENARIO)], env=env, check=False)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+        trace_id = json.loads(done.stdout.decode().strip().splitlines()[-1])["trace_id"]
+        # server + execution + acquire + 4 client spans + 4 SDK wire spans + 3 upstream SDK server spans
+        spans = await read_trace(url, trace_id, expected=14)
+
+    by_id = {s["context"]["span_id"]: s for s in spans}
+    assert all(s["context"]["trace_id"] == trace_id for s in spans)
+
+    def parent(span: dict[str, Any]) -> dict[str, Any]:
+        return by_id[span["parent_id"]]
+
+    (server,) = [s for s in spans if s["name"] == "tools/call execute_code"]
+    assert server["attributes"]["mcp.method.name"] == "tools/call"
+    assert server["attributes"]["network.transport"] == "pipe"
+    (execution,) = [s for s in spans if s["name"] == "execute_code"]
+    assert parent(execution) is server
+    assert execution["attributes"]["ptc.execution.outcome"] == "ok"
+    (acquire,) = [s for s in spans if s["name"] == "sandbox.acquire"]
+    assert parent(acquire) is execution and acquire["attributes"]["ptc.sandbox.start"] == "warm"
+
+    calls = [
+        s
+        for s in spans
+        if s["name"].startswith("tools/call ") and s.get("parent_id") == execution["context"]["span_id"]
+    ]
+    assert sorted(s["name"] for s in calls) == [
+        "tools/call discontinued",
+        "tools/call get_current_time",
+        "tools/call lookup",
+        "tools/call lookup",
+    ]
+    (failed,) = [s for s in calls if s["name"] == "tools/call discontinued"]
+    assert failed["attributes"]["error.type"] == "tool_error" and failed["status_code"] == "ERROR"
+
+    # The upstream SDK server's spans, exported by another process, sit under our client spans
+    # (through the SDK's wire-level `MCP send` span).
+    upstream = [
+        s
+        for s in spans
+        if s["name"].startswith("tools/call ") and s.get("parent_id") and parent(s)["name"].startswith("MCP send ")
+    ]
+    assert sorted(s["name"] for s in upstream) == ["tools/call discontinued", "tools/call lookup", "tools/call lookup"]
+    for remote in upstream:
+        ours = parent(parent(remote))
+        assert ours in calls and ours["name"] == remote["name"]
