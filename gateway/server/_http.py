@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 HEALTH_PATH: Final = "/healthz"
 LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
+BACKLOG: Final = 2048
 
 
 def _is_loopback(host: str) -> bool:
@@ -136,7 +137,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}", key="serve.port") from e
-    sock.set_inheritable(True)
+    sock.listen(BACKLOG)  # listening before the URL is announced: early clients queue, never get refused
     return sock
 
 
