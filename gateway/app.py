@@ -7,7 +7,7 @@ orchestrator share. It is the one place where concrete backends are chosen.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -96,7 +96,7 @@ class Gateway:
 @asynccontextmanager
 async def open_gateway(
     settings: GatewaySettings, *, on_event: FleetEventHandler | None = None, backend: BaseSandboxBackend | None = None
-) -> AsyncIterator[Gateway]:
+) -> AsyncGenerator[Gateway]:
     """Connect the fleet and start the sandbox backend; close both on exit.
 
     Returns at once: servers keep connecting in the background (`gateway.fleet.wait_ready()` waits).
