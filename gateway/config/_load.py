@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 import tomllib
 from collections import ChainMap
@@ -34,6 +35,7 @@ from gateway.config._clientfiles import read_servers_file
 from gateway.config._expand import ExpansionError, expand
 from gateway.config._servers import RemoteServerConfig, StdioServerConfig
 from gateway.config._settings import GatewaySettings
+from gateway.config._tomllines import find_line
 from gateway.errors import ConfigError
 
 __all__ = ["DEFAULT_CONFIG_FILE", "load_settings"]
@@ -74,8 +76,12 @@ def load_settings(
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     config_path = _find_config_file(config_file, env)
-    document = _read_toml(config_path) if config_path is not None else {}
-    toml = _Source(label=str(config_path) if config_path else "the defaults", base_dir=_dir_of(config_path))
+    document, text = _read_toml(config_path) if config_path is not None else ({}, "")
+    toml = _Source(
+        label=str(config_path) if config_path else "the defaults",
+        base_dir=_dir_of(config_path),
+        lines=tuple(text.splitlines()),
+    )
     overrides = _read_environment(env)
 
     entries: dict[str, _Entry] = {}
@@ -110,6 +116,24 @@ class _Source:
 
     label: str
     base_dir: Path
+    lines: tuple[str, ...] = ()
+    """The TOML text, to point errors at a line (empty for JSON files and the environment)."""
+
+    def error(self, message: str, *, server: str | None = None, key: str | None = None) -> ConfigError:
+        """A `ConfigError` located here, with the TOML line when it can be found."""
+        return ConfigError(self.locate(message, server=server, key=key), file=self.label, server=server, key=key)
+
+    def locate(self, message: str, *, server: str | None = None, key: str | None = None) -> str:
+        """`message`, plus ` (at line N)` when this is TOML text and the key is found in it."""
+        if not self.lines:
+            return message
+        path = ["servers", server] if server is not None else []
+        for part in re.split(r"\.|\[", key or ""):
+            if not part or part.endswith("]"):
+                break
+            path.append(part)
+        line = find_line(self.lines, path) if path else None
+        return f"{message} (at line {line})" if line is not None else message
 
 
 @dataclass(slots=True, kw_only=True)
@@ -139,7 +163,7 @@ def _find_config_file(config_file: str | Path | None, env: Mapping[str, str]) ->
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
 
-def _read_toml(path: Path) -> dict[str, object]:
+def _read_toml(path: Path) -> tuple[dict[str, object], str]:
     label = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -148,7 +172,7 @@ def _read_toml(path: Path) -> dict[str, object]:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config file: {e}", file=label) from None
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"TOML syntax error: {e}", file=label) from None
 
@@ -165,7 +189,7 @@ def _servers_file_path(
     if from_toml is None:
         return None
     if not isinstance(from_toml, str) or not from_toml:
-        raise ConfigError("must be the path of a JSON file (a string)", file=toml.label, key="servers_file")
+        raise toml.error("must be the path of a JSON file (a string)", key="servers_file")
     path = Path(from_toml).expanduser()
     return path if path.is_absolute() else toml.base_dir / path
 
@@ -221,13 +245,11 @@ def _overlay_toml_servers(entries: dict[str, _Entry], table: object, toml: _Sour
     if table is None:
         return
     if not isinstance(table, dict):
-        raise ConfigError("must be a table of servers ([servers.NAME])", file=toml.label, key="servers")
+        raise toml.error("must be a table of servers ([servers.NAME])", key="servers")
     for name, value in cast(dict[str, object], table).items():
         if not isinstance(value, dict):
-            raise ConfigError(
-                f"a server entry must be a table ([servers.{name}]), got {type(value).__name__}",
-                file=toml.label,
-                server=name,
+            raise toml.error(
+                f"a server entry must be a table ([servers.{name}]), got {type(value).__name__}", server=name
             )
         data = cast(dict[str, object], value)
         existing = entries.get(name)
@@ -267,36 +289,30 @@ def _finish_entry(name: str, entry: _Entry, lookup: Mapping[str, str]) -> None:
     if not name:
         raise ConfigError("a server name must not be empty", file=entry.declared_in.label)
     if "kind" in data:
-        raise ConfigError(
+        raise entry.source_of("kind").error(
             "unknown key (the kind is inferred: `command` makes a stdio server, `url` a remote one)",
-            file=entry.source_of("kind").label,
             server=name,
             key="kind",
         )
     has_command, has_url = "command" in data, "url" in data
     if has_command and has_url:
-        raise ConfigError(
+        raise entry.source_of("url").error(
             "has both `command` (stdio) and `url` (remote); keep one",
-            file=entry.source_of("url").label,
             server=name,
             key="url",
         )
     if not has_command and not has_url:
-        raise ConfigError(
-            "missing `command` (a stdio server) or `url` (a remote server)", file=entry.declared_in.label, server=name
-        )
+        raise entry.declared_in.error("missing `command` (a stdio server) or `url` (a remote server)", server=name)
     kind_type = data.get("type")
     if has_command and kind_type in _REMOTE_TYPES:
-        raise ConfigError(
+        raise entry.source_of("type").error(
             f"type {kind_type!r} is for remote servers (with `url`); a server with `command` is stdio",
-            file=entry.source_of("type").label,
             server=name,
             key="type",
         )
     if has_url and kind_type == "stdio":
-        raise ConfigError(
+        raise entry.source_of("type").error(
             "type 'stdio' needs `command`; a server with `url` is remote (type http, streamable-http or sse)",
-            file=entry.source_of("type").label,
             server=name,
             key="type",
         )
@@ -316,7 +332,7 @@ def _expand_entry(name: str, entry: _Entry, lookup: Mapping[str, str]) -> None:
         try:
             return expand(value, lookup)
         except ExpansionError as e:
-            raise ConfigError(str(e), file=entry.source_of(key).label, server=name, key=shown) from None
+            raise entry.source_of(key).error(str(e), server=name, key=shown) from None
 
     for key in _EXPANDED_STRINGS:
         if key in data:
@@ -369,14 +385,18 @@ def _locate(
         entry = entries.get(name)
         key = _format_key(rest) if rest else None
         if entry is None:
-            label = toml.label
+            source = toml
         else:
-            label = entry.source_of(str(rest[0])).label if rest else entry.declared_in.label
+            source = entry.source_of(str(rest[0])) if rest else entry.declared_in
         valid = _server_keys(kind) if len(rest) == 1 else []
-        return _Problem(file=label, server=name, key=key, message=_describe(detail, valid))
-    label = _env_label(overrides, loc) or toml.label
-    valid = _section_keys(loc[:-1])
-    return _Problem(file=label, server=None, key=_format_key(loc) or None, message=_describe(detail, valid))
+        message = source.locate(_describe(detail, valid), server=name, key=key)
+        return _Problem(file=source.label, server=name, key=key, message=message)
+    key = _format_key(loc) or None
+    message = _describe(detail, _section_keys(loc[:-1]))
+    env_label = _env_label(overrides, loc)
+    if env_label is not None:
+        return _Problem(file=env_label, server=None, key=key, message=message)
+    return _Problem(file=toml.label, server=None, key=key, message=toml.locate(message, key=key))
 
 
 def _format_key(parts: tuple[str | int, ...]) -> str:

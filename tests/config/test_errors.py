@@ -28,7 +28,7 @@ def test_toml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 def test_unknown_top_level_key(tmp_path: Path) -> None:
     error = load_toml(tmp_path, "[limit]\nmax_tool_calls = 7\n")
     assert (error.file, error.server, error.key) == (str(tmp_path / "gateway.toml"), None, "limit")
-    assert str(error) == f"{tmp_path / 'gateway.toml'}: key 'limit': unknown key (did you mean 'limits'?)"
+    assert str(error) == f"{tmp_path / 'gateway.toml'}: key 'limit': unknown key (did you mean 'limits'?) (at line 1)"
 
 
 def test_unknown_section_key(tmp_path: Path) -> None:
@@ -40,7 +40,10 @@ def test_unknown_section_key(tmp_path: Path) -> None:
 def test_unknown_server_key_suggests_the_right_one(tmp_path: Path) -> None:
     error = load_toml(tmp_path, '[servers.time]\ncommand = "x"\nenviron = { A = "1" }\n')
     assert (error.server, error.key) == ("time", "environ")
-    assert str(error) == f"{tmp_path / 'gateway.toml'}: server 'time': key 'environ': unknown key (did you mean 'env'?)"
+    assert (
+        str(error)
+        == f"{tmp_path / 'gateway.toml'}: server 'time': key 'environ': unknown key (did you mean 'env'?) (at line 3)"
+    )
 
 
 def test_unknown_server_key_lists_known_keys_when_nothing_is_close(tmp_path: Path) -> None:
@@ -84,7 +87,8 @@ def test_missing_command_and_url(tmp_path: Path) -> None:
     error = load_toml(tmp_path, "[servers.time]\nargs = []\n")
     assert (error.server, error.key) == ("time", None)
     assert str(error) == (
-        f"{tmp_path / 'gateway.toml'}: server 'time': missing `command` (a stdio server) or `url` (a remote server)"
+        f"{tmp_path / 'gateway.toml'}: server 'time': "
+        "missing `command` (a stdio server) or `url` (a remote server) (at line 1)"
     )
 
 
@@ -166,3 +170,40 @@ def test_unparseable_environment_json() -> None:
 def test_servers_file_key_must_be_a_string(tmp_path: Path) -> None:
     error = load_toml(tmp_path, "servers_file = 3\n")
     assert error.key == "servers_file"
+
+
+def test_errors_point_at_the_toml_line(tmp_path: Path) -> None:
+    text = """# comment
+"servers".b.command = "y"
+servers.b.timeout = "soon"
+
+[limits]
+max_tool_calls = 7
+
+[servers.a]
+command = "x"
+args = [
+  "one",
+  2,
+]
+
+[servers."c d"]
+url = "http://x"
+headers = { A = "${NOPE}" }
+"""
+    config = tmp_path / "gateway.toml"
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config_file=config, environ={})
+    # expansion is checked first: the unset variable, on the line of the inline table
+    assert (caught.value.server, caught.value.key) == ("c d", "headers.A")
+    assert str(caught.value).endswith("(at line 17)")
+    config.write_text(text.replace("${NOPE}", "v"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config_file=config, environ={})
+    lines = str(caught.value).splitlines()
+    assert lines[1].endswith("server 'a': key 'args[1]': Input should be a valid string (got 2) (at line 10)")
+    assert lines[0].endswith(
+        "server 'b': key 'timeout': Input should be a valid number, unable to parse string as a number "
+        "(got 'soon') (at line 3)"
+    )
