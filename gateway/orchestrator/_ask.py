@@ -1,0 +1,52 @@
+"""Run one question against a `Gateway` (the composition root), in PTC or classic mode."""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from gateway.app import Gateway
+from gateway.config import ModelSettings
+from gateway.models import BaseModelClient, ModelProfile
+from gateway.orchestrator._accounting import Mode, RunResult
+from gateway.orchestrator._classic import run_classic
+from gateway.orchestrator._ptc import Hooks, run_ptc
+from gateway.policy import ApprovalToolSource
+
+__all__ = ["ask"]
+
+
+async def ask(
+    gateway: Gateway,
+    question: str,
+    *,
+    model: BaseModelClient,
+    mode: Mode = "ptc",
+    settings: ModelSettings | None = None,
+    profile: ModelProfile | None = None,
+    hooks: Hooks | None = None,
+) -> RunResult:
+    """Answer `question` with the gateway's fleet; the fleet should be ready (`fleet.wait_ready()`).
+
+    Both modes go through the same approval policy; without an interactive user, calls whose
+    policy is `ask` are refused (inside the code in PTC mode, as an error result in classic mode).
+    """
+    settings = settings or gateway.settings.model
+    match mode:
+        case "ptc":
+            view = await gateway.view()
+            return await run_ptc(
+                question,
+                model=model,
+                stubs_prompt=view.prompt.text,
+                execute=gateway.execute,
+                settings=settings,
+                profile=profile,
+                hooks=hooks,
+            )
+        case "classic":
+            source = ApprovalToolSource(gateway.source, policy=gateway.policy, ask=None)
+            return await run_classic(
+                question, model=model, source=source, settings=settings, profile=profile, hooks=hooks
+            )
+        case _:
+            assert_never(mode)

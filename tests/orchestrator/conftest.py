@@ -1,0 +1,45 @@
+"""Fixtures: the local Bedrock endpoint and a gateway over the demo expenses + HR servers."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+import anyio
+import pytest
+
+from gateway.app import Gateway, open_gateway
+from gateway.config import GatewaySettings, SandboxSettings, StdioServerConfig
+from tests.bedrock.fixtures import bedrock
+
+__all__ = ["bedrock", "open_demo_gateway"]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+OpenGateway = Callable[..., AbstractAsyncContextManager[Gateway]]
+
+
+def demo_settings(*, backend: Literal["docker", "local-process"] = "local-process", hr: bool = True) -> GatewaySettings:
+    servers = {"expenses": StdioServerConfig(command=sys.executable, args=[str(EXAMPLES / "expenses_server.py")])}
+    if hr:
+        servers["hr"] = StdioServerConfig(command=sys.executable, args=[str(EXAMPLES / "hr_server.py")])
+    return GatewaySettings(servers=servers, sandbox=SandboxSettings(backend=backend, pool_size=1))
+
+
+@asynccontextmanager
+async def _open(
+    *, backend: Literal["docker", "local-process"] = "local-process", hr: bool = True
+) -> AsyncIterator[Gateway]:
+    async with open_gateway(demo_settings(backend=backend, hr=hr)) as gateway:
+        with anyio.fail_after(60):
+            await gateway.fleet.wait_ready()
+        yield gateway
+
+
+@pytest.fixture
+def open_demo_gateway() -> OpenGateway:
+    """`async with open_demo_gateway(backend=..., hr=...) as gateway`."""
+    return _open
