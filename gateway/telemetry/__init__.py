@@ -15,6 +15,7 @@ standard `OTEL_*` environment (`setup_telemetry`); without it every wrapper is a
 """
 
 from gateway.telemetry._execution import ExecutionSpan, trace_execution
+from gateway.telemetry._models import TracedModelClient
 from gateway.telemetry._names import NetworkTransport
 from gateway.telemetry._sandbox import TracedSandboxBackend
 from gateway.telemetry._server import TelemetryServerMiddleware
@@ -28,6 +29,7 @@ __all__ = [
     "NetworkTransport",
     "Telemetry",
     "TelemetryServerMiddleware",
+    "TracedModelClient",
     "TracedSandboxBackend",
     "TracedToolSource",
     "capture_from_env",

@@ -6,7 +6,6 @@ import time
 from collections.abc import Generator
 from contextlib import contextmanager
 
-import anyio
 from opentelemetry.trace import Span, StatusCode
 from opentelemetry.util.types import AttributeValue
 
@@ -63,16 +62,16 @@ def trace_execution(telemetry: Telemetry, *, code: str) -> Generator[ExecutionSp
         outcome = "error"
         try:
             yield execution
-        except anyio.get_cancelled_exc_class():
-            outcome = "cancelled"
-            span.set_attribute(n.ERROR_TYPE, "cancelled")
-            span.set_status(StatusCode.ERROR, "cancelled")
-            raise
         except Exception as e:  # recorded and re-raised unchanged
             outcome = "unavailable" if isinstance(e, SandboxUnavailableError) else "error"
             span.set_attribute(n.ERROR_TYPE, type(e).__qualname__)
             span.record_exception(e)
             span.set_status(StatusCode.ERROR, str(e))
+            raise
+        except BaseException:  # cancellation (or interpreter exit): recorded and re-raised unchanged
+            outcome = "cancelled"
+            span.set_attribute(n.ERROR_TYPE, "cancelled")
+            span.set_status(StatusCode.ERROR, "cancelled")
             raise
         else:
             result = execution.result
