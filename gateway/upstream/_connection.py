@@ -18,6 +18,7 @@ through a `subscriptions/listen` stream on a modern one.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -91,6 +92,18 @@ class FleetEvent:
 FleetEventHandler = Callable[[FleetEvent], Awaitable[None]]
 
 
+def _backoff_s(failures: int) -> float:
+    """Delay before the next attempt after `failures` consecutive failures (0 → none)."""
+    return 0.0 if failures <= 0 else min(BACKOFF_INITIAL_S * 2 ** (failures - 1), BACKOFF_MAX_S)
+
+
+def _client_version() -> str:
+    try:
+        return importlib.metadata.version(CLIENT_NAME)
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
 class _Signal:
     """A level-triggered wake-up: `set()` any number of times, one `wait()` consumes them all."""
 
@@ -107,10 +120,12 @@ class _Signal:
 
 @dataclass(slots=True)
 class _Live:
-    """The current connection: the SDK client and the event set when it ended."""
+    """The current connection: the SDK client and the events set when it ended."""
 
     client: Client
     lost: anyio.Event
+    expired: anyio.Event
+    """The HTTP server forgot our session (404): requests failing now never ran."""
 
 
 class _ConnectError(Exception):
@@ -194,21 +209,23 @@ class ServerConnection:
                 uptime = await self._connect_and_serve()
             except _ConnectError as exc:
                 failures += 1
-                delay = min(BACKOFF_INITIAL_S * 2 ** (failures - 1), BACKOFF_MAX_S)
+                delay = _backoff_s(failures)
                 message = f"server {self.name!r} is unavailable: {exc}; retrying in {delay:g} s"
                 logger.error("%s", message)
                 self._set_failed(str(exc))
                 await self._emit("error", message)
             except Exception as exc:  # boundary: a bug or an SDK surprise with one server stays with that server
                 failures += 1
-                delay = min(BACKOFF_INITIAL_S * 2 ** (failures - 1), BACKOFF_MAX_S)
+                delay = _backoff_s(failures)
                 message = f"server {self.name!r} failed: {describe_error(exc)}; retrying in {delay:g} s"
                 logger.exception("%s", message)
                 self._set_failed(describe_error(exc))
                 await self._emit("error", message)
             else:
+                # A first loss reconnects at once (a crash, an expired session); a connection that
+                # keeps dying young backs off like a failure.
                 failures = 0 if uptime >= STABLE_AFTER_S else failures + 1
-                delay = 0.0 if failures == 0 else min(BACKOFF_INITIAL_S * 2 ** (failures - 1), BACKOFF_MAX_S)
+                delay = _backoff_s(failures - 1) if failures else 0.0
                 message = f"server {self.name!r} connection ended; restarting" + (f" in {delay:g} s" if delay else "")
                 logger.warning("%s", message)
                 await self._emit("warning", message)
@@ -229,7 +246,12 @@ class ServerConnection:
                 if isinstance(self.config, StdioServerConfig):
                     errlog, tail = await stack.enter_async_context(relay_stderr(self.name))
                 lost = anyio.Event()
+                expired = anyio.Event()
                 refresh = _Signal()
+
+                def session_expired() -> None:
+                    expired.set()
+                    lost.set()
 
                 async def on_message(message: IncomingMessage) -> None:
                     if isinstance(message, types.ToolListChangedNotification):
@@ -238,9 +260,9 @@ class ServerConnection:
                         logger.warning("server %r transport error: %s", self.name, describe_error(message))
 
                 client = Client(
-                    open_transport(self.config, errlog=errlog, on_closed=lost.set),
+                    open_transport(self.config, errlog=errlog, on_closed=lost.set, on_session_expired=session_expired),
                     message_handler=on_message,
-                    client_info=types.Implementation(name=CLIENT_NAME, version="0"),
+                    client_info=types.Implementation(name=CLIENT_NAME, version=_client_version()),
                     cache=None,  # we keep our own catalog; every tools/list goes to the server
                 )
                 try:
@@ -250,7 +272,7 @@ class ServerConnection:
                     failure = exc
                 else:
                     connect_scope.deadline = math.inf
-                    uptime = await self._serve(client, tools, lost=lost, refresh=refresh)
+                    uptime = await self._serve(_Live(client=client, lost=lost, expired=expired), tools, refresh=refresh)
         # Explained only now: the stderr relay has drained what a dying child said.
         if connect_scope.cancel_called and uptime == 0.0:
             raise _ConnectError(self._explain(TimeoutError(), tail))
@@ -258,13 +280,12 @@ class ServerConnection:
             raise _ConnectError(self._explain(failure, tail)) from failure
         return uptime
 
-    async def _serve(
-        self, client: Client, tools: tuple[ToolSpec, ...], *, lost: anyio.Event, refresh: _Signal
-    ) -> float:
+    async def _serve(self, live: _Live, tools: tuple[ToolSpec, ...], *, refresh: _Signal) -> float:
         """Publish the connection, keep its catalog fresh until it ends; return how long it lived."""
         started = anyio.current_time()
+        client, lost = live.client, live.lost
         self._protocol_version = client.protocol_version
-        self._live = _Live(client=client, lost=lost)
+        self._live = live
         self._set_tools(tools)
         self._set_state("ready", error=None)
         self.first_attempt_done.set()
@@ -274,7 +295,7 @@ class ServerConnection:
             await self._emit("info", f"server {self.name!r} is back: {len(tools)} tools")
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._refresher, client, refresh, lost)
+                tg.start_soon(self._refresher, live, refresh)
                 if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
                     tg.start_soon(self._listener, client, refresh, lost)
                 await lost.wait()
@@ -313,16 +334,16 @@ class ServerConnection:
         by_name = {spec.name: spec for spec in specs}  # a tool listed twice keeps its last entry
         return tuple(by_name[name] for name in sorted(by_name))
 
-    async def _refresher(self, client: Client, refresh: _Signal, lost: anyio.Event) -> None:
+    async def _refresher(self, live: _Live, refresh: _Signal) -> None:
         """Re-list on every change notification."""
         while True:
             await refresh.wait()
             try:
                 with anyio.fail_after(self.config.timeout):
-                    tools = await self._list_tools(client)
+                    tools = await self._list_tools(live.client)
             except MCPError as exc:
-                if _session_expired(exc) or exc.code == CONNECTION_CLOSED:
-                    lost.set()
+                if live.expired.is_set() or _session_expired(exc) or exc.code == CONNECTION_CLOSED:
+                    live.lost.set()
                     return
                 logger.warning("server %r: refreshing the tool list failed: %s", self.name, describe_error(exc))
                 continue
@@ -373,7 +394,7 @@ class ServerConnection:
         meta = request_meta(options.get("meta"))
         phase = "answer"
         with anyio.move_on_after(timeout):
-            for _attempt in range(2):
+            for attempt in range(2):
                 phase = "become ready"
                 live = await self._wait_live()
                 phase = "answer"
@@ -385,13 +406,20 @@ class ServerConnection:
                         meta=meta,
                     )
                 except MCPError as exc:
-                    if _session_expired(exc):
+                    if live.expired.is_set() or _session_expired(exc):
                         # The server forgot our HTTP session (404): the request never ran. Reconnect, resend once.
                         logger.info("server %r: HTTP session expired; re-establishing it", self.name)
                         live.lost.set()
                         continue
                     if exc.code == CONNECTION_CLOSED:
                         live.lost.set()
+                        if attempt == 0 and self._safe_to_resend(tool):
+                            # The child had died before or during the call; a read-only or idempotent
+                            # tool may run again on the restarted server.
+                            logger.info(
+                                "server %r: connection closed under %r; resending on a restart", self.name, tool
+                            )
+                            continue
                         raise ServerUnavailableError(
                             f"server {self.name!r} closed the connection during the call to {tool!r}"
                             " (it crashed or exited); it is being restarted",
@@ -407,11 +435,18 @@ class ServerConnection:
                 return tool_result(result)
             else:
                 raise ServerUnavailableError(
-                    f"server {self.name!r}: the HTTP session expired twice in a row during {tool!r}", server=self.name
+                    f"server {self.name!r} lost the connection twice in a row during {tool!r}", server=self.name
                 )
         raise ServerUnavailableError(
             f"server {self.name!r} did not {phase} within {timeout:g} s (call timeout of {tool!r})", server=self.name
         )
+
+    def _safe_to_resend(self, tool: str) -> bool:
+        """Whether the server says running `tool` twice does no harm (read-only or idempotent)."""
+        for spec in self._tools:
+            if spec.name == tool:
+                return bool(spec.annotations.read_only or spec.annotations.idempotent)
+        return False
 
     async def _wait_live(self) -> _Live:
         """The live connection, waiting while the server is (re)starting."""

@@ -32,6 +32,7 @@ __all__ = ["HTTP_READ_TIMEOUT_S", "open_transport"]
 
 _ReadStream = ReadStream[SessionMessage | Exception]
 
+_SESSION_HEADER = "mcp-session-id"
 HTTP_CONNECT_TIMEOUT_S = 30.0
 HTTP_READ_TIMEOUT_S = 300.0
 """HTTP read timeout: long, because a server may hold a response stream open (the SDK's default)."""
@@ -88,21 +89,35 @@ async def _watched(inner: Transport, on_closed: Callable[[], None]) -> AsyncGene
 
 
 @asynccontextmanager
-async def _http(config: RemoteServerConfig) -> AsyncGenerator[TransportStreams, None]:
+async def _http(
+    config: RemoteServerConfig, on_session_expired: Callable[[], None]
+) -> AsyncGenerator[TransportStreams, None]:
     timeout = httpx2.Timeout(HTTP_CONNECT_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
+
+    async def watch(response: httpx2.Response) -> None:
+        # HTTP 404 to a request that carried our session id: the server forgot the session. The SDK
+        # turns it into a JSON-RPC error whose text depends on the server; the status does not lie.
+        if response.status_code == 404 and _SESSION_HEADER in response.request.headers:
+            on_session_expired()
+
     async with (
-        httpx2.AsyncClient(headers=config.headers, timeout=timeout) as http,
+        httpx2.AsyncClient(headers=config.headers, timeout=timeout, event_hooks={"response": [watch]}) as http,
         streamable_http_client(config.url, http_client=http) as streams,
     ):
         yield streams
 
 
 def open_transport(
-    config: StdioServerConfig | RemoteServerConfig, *, errlog: TextIO | None, on_closed: Callable[[], None]
+    config: StdioServerConfig | RemoteServerConfig,
+    *,
+    errlog: TextIO | None,
+    on_closed: Callable[[], None],
+    on_session_expired: Callable[[], None],
 ) -> Transport:
     """The SDK transport for `config`, reporting its end through `on_closed`.
 
-    `errlog` receives a stdio child's stderr (ignored for remote servers).
+    `errlog` receives a stdio child's stderr (ignored for remote servers); `on_session_expired`
+    is called when a streamable-HTTP server answers 404 to our session id.
     """
     inner: Transport
     match config:
@@ -112,5 +127,5 @@ def open_transport(
         case RemoteServerConfig(type="sse"):
             inner = sse_client(config.url, headers=dict(config.headers), timeout=HTTP_CONNECT_TIMEOUT_S)
         case RemoteServerConfig():
-            inner = _http(config)
+            inner = _http(config, on_session_expired)
     return _watched(inner, on_closed)

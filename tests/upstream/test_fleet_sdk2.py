@@ -1,0 +1,166 @@
+"""The fleet against our own Python SDK 2.x server: timeouts, crashes, list changes, HTTP in both eras."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from gateway.config import RemoteServerConfig, StdioServerConfig
+from gateway.errors import ServerUnavailableError
+from gateway.tools import ToolRef, ToolResult
+from gateway.upstream import Fleet, connect_fleet
+from tests.servers import time_server
+from tests.upstream._http import HandshakeEra, serve_http
+from tests.upstream.conftest import EventLog, child_pids
+from tests.upstream.sdk2_server import build_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.servers]
+
+
+def number(result: ToolResult) -> int:
+    assert isinstance(result.structured, dict)
+    value = result.structured["result"]
+    assert isinstance(value, int)
+    return value
+
+
+async def names(fleet: Fleet, server: str) -> set[str]:
+    return {tool.name for tool in await fleet.list_tools() if tool.server == server}
+
+
+@pytest.mark.usefixtures("servers_installed")
+async def test_hanging_call_times_out_and_the_rest_keeps_working(sdk2_server: StdioServerConfig) -> None:
+    async with connect_fleet({"sdk2": sdk2_server, "time": time_server()}) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        with pytest.raises(ServerUnavailableError, match=r"'sdk2' did not answer within 0\.5 s.*'hang'"):
+            await fleet.call_tool(ToolRef(server="sdk2", name="hang"), {}, options={"timeout_s": 0.5})
+        echo = await fleet.call_tool(ToolRef(server="sdk2", name="echo"), {"text": "still here"})
+        assert echo.structured == {"result": "still here"}
+        now = await fleet.call_tool(ToolRef(server="time", name="get_current_time"), {"timezone": "UTC"})
+        assert not now.is_error
+        assert fleet.status()["sdk2"].state == "ready"
+
+
+async def test_server_configured_timeout_applies(sdk2_server: StdioServerConfig) -> None:
+    config = sdk2_server.model_copy(update={"timeout": 1.0})
+    async with connect_fleet({"sdk2": config}) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        with pytest.raises(ServerUnavailableError, match="within 1 s"):
+            await fleet.call_tool(ToolRef(server="sdk2", name="hang"), {})
+
+
+async def test_killed_stdio_child_is_restarted_on_next_use(sdk2_server: StdioServerConfig, events: EventLog) -> None:
+    async with connect_fleet({"sdk2": sdk2_server}, on_event=events) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        first = number(await fleet.call_tool(ToolRef(server="sdk2", name="pid"), {}))
+        assert first in child_pids()
+        os.kill(first, signal.SIGKILL)
+        with anyio.fail_after(60):
+            second = number(await fleet.call_tool(ToolRef(server="sdk2", name="pid"), {}))
+        assert second != first
+        assert fleet.status()["sdk2"].state == "ready"
+    assert any(event.level == "warning" and "restarting" in event.message for event in events.events)
+
+
+async def test_stdio_2026_server_list_changed_refreshes_the_catalog(sdk2_server: StdioServerConfig) -> None:
+    async with connect_fleet({"sdk2": sdk2_server}) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        assert fleet.status()["sdk2"].protocol_version == "2026-07-28"
+        seen = fleet.version
+        assert "fresh_tool" not in await names(fleet, "sdk2")
+        await fleet.call_tool(ToolRef(server="sdk2", name="add_tool"), {"name": "fresh_tool"})
+        with anyio.fail_after(30):
+            while "fresh_tool" not in await names(fleet, "sdk2"):
+                seen = await fleet.wait_changed(seen)
+        result = await fleet.call_tool(ToolRef(server="sdk2", name="fresh_tool"), {})
+        assert result.structured == {"result": "I am fresh_tool"}
+
+
+async def test_meta_and_progress_pass_through(sdk2_server: StdioServerConfig) -> None:
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total, message))
+
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with connect_fleet({"sdk2": sdk2_server}) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        meta = await fleet.call_tool(
+            ToolRef(server="sdk2", name="request_meta"), {}, options={"meta": {"traceparent": traceparent}}
+        )
+        assert isinstance(meta.structured, dict) and meta.structured["traceparent"] == traceparent
+        counted = await fleet.call_tool(
+            ToolRef(server="sdk2", name="count"), {"n": 3}, options={"progress": on_progress}
+        )
+        assert number(counted) == 3
+    assert progress == [(1.0, 3.0, "step 1"), (2.0, 3.0, "step 2"), (3.0, 3.0, "step 3")]
+
+
+async def test_shutdown_leaves_no_child_process(sdk2_server: StdioServerConfig) -> None:
+    before = child_pids()
+    async with connect_fleet({"a": sdk2_server, "b": sdk2_server}) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        assert len(child_pids() - before) == 2
+        # A call in flight at shutdown is cancelled with everything else.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fleet.call_tool, ToolRef(server="a", name="hang"), {})
+            await anyio.lowlevel.checkpoint()
+            tg.cancel_scope.cancel()
+    assert child_pids() - before == set()
+
+
+async def test_streamable_http_2026_server() -> None:
+    server = build_server()
+    async with serve_http(server.streamable_http_app()) as url:
+        async with connect_fleet({"remote": RemoteServerConfig(url=url, timeout=20)}) as fleet:
+            await fleet.wait_ready(timeout_s=30)
+            status = fleet.status()["remote"]
+            assert status.state == "ready" and status.protocol_version == "2026-07-28"
+            echo = await fleet.call_tool(ToolRef(server="remote", name="echo"), {"text": "over http"})
+            assert echo.structured == {"result": "over http"}
+            seen = fleet.version
+            await fleet.call_tool(ToolRef(server="remote", name="add_tool"), {"name": "http_tool"})
+            with anyio.fail_after(30):
+                while "http_tool" not in await names(fleet, "remote"):
+                    seen = await fleet.wait_changed(seen)
+
+
+async def test_streamable_http_2025_server_session_expiry_is_recovered() -> None:
+    server = build_server()
+    app = HandshakeEra(server.streamable_http_app())
+    async with serve_http(app) as url:
+        async with connect_fleet({"remote": RemoteServerConfig(url=url, timeout=20)}) as fleet:
+            await fleet.wait_ready(timeout_s=30)
+            status = fleet.status()["remote"]
+            assert status.state == "ready" and status.protocol_version == "2025-11-25"
+            assert app.discover_refused >= 1 and len(app.issued) == 1
+
+            # tools/list_changed arrives as a notification on the handshake era.
+            seen = fleet.version
+            await fleet.call_tool(ToolRef(server="remote", name="add_tool"), {"name": "legacy_tool"})
+            with anyio.fail_after(30):
+                while "legacy_tool" not in await names(fleet, "remote"):
+                    seen = await fleet.wait_changed(seen)
+
+            # The server forgets the session (HTTP 404): the next call re-establishes it transparently.
+            app.expire_sessions()
+            echo = await fleet.call_tool(ToolRef(server="remote", name="echo"), {"text": "after expiry"})
+            assert echo.structured == {"result": "after expiry"}
+            assert len(app.issued) == 2
+            assert fleet.status()["remote"].state == "ready"
+
+
+async def test_remote_server_that_is_down_is_isolated() -> None:
+    # Nothing listens on this loopback port (bound, never accepting).
+    with anyio.fail_after(60):
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        await listener.aclose()
+        async with connect_fleet({"down": RemoteServerConfig(url=f"http://127.0.0.1:{port}/mcp", timeout=5)}) as fleet:
+            await fleet.wait_ready()
+            status = fleet.status()["down"]
+            assert status.state == "failed" and status.error
