@@ -1,0 +1,116 @@
+"""`ptc-gateway ask "question"`: the Bedrock orchestrator from the command line.
+
+The answer goes to stdout (streamed through ConverseStream as the model writes it); progress
+(programs run, tool calls) and the run's summary go to stderr. `--json` prints one JSON object
+`{"answer", "stop", "stats"}` on stdout instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, cast
+
+
+from gateway.app import open_gateway
+from gateway.cli._common import add_fleet_options
+from gateway.config import load_settings
+from gateway.models import BedrockModelClient
+from gateway.orchestrator import Hooks, Mode, ask
+
+__all__ = ["register"]
+
+logger = logging.getLogger(__name__)
+
+FLEET_READY_TIMEOUT_S = 60.0
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: ignore[reportPrivateUsage]
+    """Add `ask`."""
+    parser = subparsers.add_parser(
+        "ask",
+        help="answer a question with a Bedrock model that writes code against the fleet (PTC) or calls tools (classic)",
+        description="Ask a Bedrock model a question about your MCP fleet. In ptc mode the model sees the fleet "
+        "as Python stubs and writes one program that runs in the sandbox; in classic mode it calls the tools "
+        "one by one. Credentials, region and profile come from the standard AWS chain.",
+    )
+    parser.add_argument("question", help="the question, in quotes")
+    add_fleet_options(parser)
+    parser.add_argument("--model", metavar="ID", default=None, help="Bedrock model id (env PTC_MODEL_ID; [model] id)")
+    parser.add_argument("--mode", choices=("ptc", "classic"), default="ptc", help="default: ptc")
+    parser.add_argument("--json", action="store_true", help="print {answer, stop, stats} as JSON on stdout")
+    parser.add_argument(
+        "--sandbox",
+        choices=("docker", "local-process"),
+        default=None,
+        help="sandbox backend (default: [sandbox] backend, docker); local-process is for tests only",
+    )
+    parser.add_argument("--show-code", action="store_true", help="print each program the model runs on stderr")
+    parser.set_defaults(handler=_ask)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def _ask(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    if args.sandbox is not None:
+        settings = settings.model_copy(
+            update={"sandbox": settings.sandbox.model_copy(update={"backend": args.sandbox})}
+        )
+    model = BedrockModelClient.from_settings(settings.model, model_id=args.model)
+    mode = cast(Mode, args.mode)
+    as_json: bool = args.json
+    show_code: bool = args.show_code
+    streamed = False
+
+    async def on_text(text: str) -> None:
+        nonlocal streamed
+        streamed = True
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    async def on_code(code: str) -> None:
+        lines = code.count("\n") + 1
+        _err(f"\n[running a {lines}-line program in the sandbox]")
+        if show_code:
+            _err(code.rstrip("\n"))
+
+    async def on_tool_call(name: str) -> None:
+        _err(f"[calling {name}]")
+
+    async def on_result(text: str, is_error: bool) -> None:
+        size = len(text.encode())
+        _err(f"[{'error' if is_error else 'result'}: {size:,} bytes back to the model]")
+
+    hooks = (
+        Hooks() if as_json else Hooks(on_text=on_text, on_code=on_code, on_tool_call=on_tool_call, on_result=on_result)
+    )
+    async with open_gateway(settings) as gateway:
+        try:
+            await gateway.fleet.wait_ready(FLEET_READY_TIMEOUT_S)
+        except TimeoutError:
+            logger.warning(
+                "some servers were still connecting after %.0f s; going on without them", FLEET_READY_TIMEOUT_S
+            )
+        result = await ask(gateway, args.question, model=model, mode=mode, hooks=hooks)
+
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        if streamed:
+            print()
+        else:
+            print(result.answer)
+        _err("\n" + result.stats.summary())
+    match result.stop:
+        case "answered":
+            return 0
+        case "max_turns":
+            _err(f"ptc-gateway: no answer after {result.stats.turns} model turns (raise [model] max_turns)")
+        case "timeout":
+            _err(f"ptc-gateway: no answer within {settings.model.run_timeout_s:g} s ([model] run_timeout_s)")
+    return 1
