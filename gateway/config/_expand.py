@@ -9,6 +9,9 @@ __all__ = ["ExpansionError", "expand"]
 
 _REFERENCE = re.compile(r"\$(\$?)\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VS_CODE_VARIABLES = frozenset(
+    {"input", "workspaceFolder", "workspaceFolderBasename", "userHome", "config", "command", "pathSeparator"}
+)
 
 
 class ExpansionError(ValueError):
@@ -29,7 +32,7 @@ def expand(text: str, environ: Mapping[str, str]) -> str:
         name, has_default, default = body.partition(":-")
         if name.startswith("env:"):  # VS Code's spelling of an environment variable
             name = name[len("env:") :]
-        if not _NAME.fullmatch(name):
+        if not _NAME.fullmatch(name) or (name in _VS_CODE_VARIABLES and name not in environ):
             raise ExpansionError(_explain_unsupported(body))
         value = environ.get(name)
         if has_default:
@@ -46,7 +49,7 @@ def expand(text: str, environ: Mapping[str, str]) -> str:
 
 def _explain_unsupported(body: str) -> str:
     prefix = body.partition(":")[0]
-    if prefix in {"input", "workspaceFolder", "workspaceFolderBasename", "userHome", "config", "command"}:
+    if prefix in _VS_CODE_VARIABLES:
         return (
             f"${{{body}}} is a VS Code variable, which ptc-gateway cannot resolve; "
             "use ${NAME} with an environment variable, or write the value"

@@ -39,3 +39,11 @@ def test_unset_without_default() -> None:
 def test_invalid_references(text: str) -> None:
     with pytest.raises(ExpansionError):
         expand(text, ENV)
+
+
+def test_vs_code_variables_are_named_as_such() -> None:
+    with pytest.raises(ExpansionError, match=r"\$\{workspaceFolder\} is a VS Code variable"):
+        expand("${workspaceFolder}/server.py", ENV)
+    with pytest.raises(ExpansionError, match=r"\$\{input:token\} is a VS Code variable"):
+        expand("${input:token}", ENV)
+    assert expand("${workspaceFolder}", {"workspaceFolder": "/w"}) == "/w"  # set explicitly: used
