@@ -13,7 +13,6 @@ import logging
 import sys
 from typing import Any, cast
 
-
 from gateway.app import open_gateway
 from gateway.cli._common import add_fleet_options
 from gateway.config import load_settings
