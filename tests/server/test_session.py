@@ -1,0 +1,178 @@
+"""Behaviour over a session: approvals by elicitation, progress, upstream restarts, cancellation."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.context import ClientRequestContext
+
+from tests.server.conftest import ListChanged, ready_description, serve_args
+
+DELETE_CODE = """
+try:
+    print((await testbox.delete_item(item_id="invoice-7"))["result"])
+except ToolError as e:
+    print("refused:", e)
+"""
+
+
+def _params(servers_file: Path, env: dict[str, str], sandbox: str = "local-process") -> StdioServerParameters:
+    command, *args = serve_args(servers_file, sandbox=sandbox)
+    return StdioServerParameters(command=command, args=args, env=env)
+
+
+class Approver:
+    """An elicitation callback that answers with a fixed action and records what it was asked."""
+
+    def __init__(self, action: str, content: dict[str, Any] | None = None) -> None:
+        self.action = action
+        self.content = content
+        self.messages: list[str] = []
+
+    async def __call__(self, context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestFormParams)
+        self.messages.append(params.message)
+        return types.ElicitResult(action=self.action, content=self.content)  # type: ignore[arg-type]
+
+
+async def _run(client: Client, code: str, **kwargs: Any) -> dict[str, Any]:
+    result = await client.call_tool("execute_code", {"code": code}, **kwargs)
+    assert result.structured_content is not None, result.content
+    return result.structured_content
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("approver", "expected"),
+    [
+        (Approver("accept", {"approve": True}), "deleted invoice-7\n"),
+        (Approver("decline"), "refused: The user declined the call to testbox/delete_item; it was not made.\n"),
+    ],
+    ids=["accepts", "declines"],
+)
+async def test_destructive_call_asks_the_user(
+    approver: Approver, expected: str, servers_file: Path, gateway_env: dict[str, str]
+) -> None:
+    changes = ListChanged()
+    with anyio.fail_after(60):
+        async with Client(
+            _params(servers_file, gateway_env), mode="legacy", message_handler=changes, elicitation_callback=approver
+        ) as client:
+            await ready_description(client, changes)
+            outcome = await _run(client, DELETE_CODE)
+            assert outcome["stdout"] == expected
+            assert len(approver.messages) == 1
+            assert "testbox/delete_item" in approver.messages[0]
+            assert "invoice-7" in approver.messages[0]
+            # Read-only tools never ask.
+            await _run(client, "await testbox.whoami()")
+            assert len(approver.messages) == 1
+
+
+@pytest.mark.anyio
+async def test_client_without_elicitation_is_refused_not_assumed(
+    servers_file: Path, gateway_env: dict[str, str]
+) -> None:
+    changes = ListChanged()
+    with anyio.fail_after(60):
+        async with Client(_params(servers_file, gateway_env), mode="legacy", message_handler=changes) as client:
+            await ready_description(client, changes)
+            outcome = await _run(client, DELETE_CODE)
+            assert outcome["stdout"].startswith("refused: Call to testbox/delete_item needs the user's approval")
+
+
+@pytest.mark.anyio
+async def test_progress_as_tool_calls_complete(servers_file: Path, gateway_env: dict[str, str]) -> None:
+    changes = ListChanged()
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, message))
+
+    with anyio.fail_after(60):
+        async with Client(_params(servers_file, gateway_env), mode="legacy", message_handler=changes) as client:
+            await ready_description(client, changes)
+            code = "for _ in range(3):\n    await testbox.whoami()"
+            await _run(client, code, progress_callback=on_progress)
+    assert [value for value, _ in progress] == [1, 2, 3]
+    assert all(message == "testbox/whoami done" for _, message in progress)
+
+
+@pytest.mark.anyio
+async def test_killed_upstream_is_restarted_for_the_next_call(servers_file: Path, gateway_env: dict[str, str]) -> None:
+    changes = ListChanged()
+    logs: list[str] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(str(params.data))
+
+    with anyio.fail_after(90):
+        async with Client(
+            _params(servers_file, gateway_env), mode="legacy", message_handler=changes, logging_callback=on_log
+        ) as client:
+            await ready_description(client, changes)
+            first = await _run(client, "print((await testbox.whoami())['pid'])")
+            pid = int(first["stdout"])
+            os.kill(pid, signal.SIGKILL)
+
+            second = await _run(client, "print((await testbox.whoami())['pid'])")
+            assert second["error"] is None, second
+            assert int(second["stdout"]) != pid
+            # The other servers never noticed.
+            third = await _run(client, "print(len((await expenses.list_departments())['result']))")
+            assert third["stdout"] == "5\n"
+    assert any(line.startswith("testbox:") for line in logs), logs
+
+
+def _sandbox_containers(gateway_pid: int) -> list[str]:
+    """Running sandbox containers owned by one gateway process (label set by the Docker backend)."""
+    listed = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=ptc-gateway.pid={gateway_pid}"],
+        capture_output=True,
+        check=True,
+        text=True,
+        timeout=30,
+    )
+    return listed.stdout.split()
+
+
+@pytest.mark.anyio
+async def test_cancel_kills_the_container_within_a_second(
+    docker: None, servers_file: Path, gateway_env: dict[str, str]
+) -> None:
+    env = {**gateway_env, "PTC_SANDBOX__POOL_SIZE": "0"}  # only the executing container exists
+    changes = ListChanged()
+    with anyio.fail_after(120):
+        async with Client(
+            _params(servers_file, env, sandbox="docker"), mode="legacy", message_handler=changes
+        ) as client:
+            await ready_description(client, changes)
+            gateway_pid = int((await _run(client, "print((await testbox.whoami())['ppid'])"))["stdout"])
+
+            started = anyio.Event()
+
+            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+                started.set()
+
+            code = "await testbox.whoami()\nawait asyncio.sleep(60)\nprint('not cancelled')"
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: client.call_tool("execute_code", {"code": code}, progress_callback=on_progress))
+                await started.wait()
+                assert len(_sandbox_containers(gateway_pid)) == 1
+                tg.cancel_scope.cancel()  # the SDK client sends notifications/cancelled
+            cancelled_at = anyio.current_time()
+            while _sandbox_containers(gateway_pid):
+                assert anyio.current_time() - cancelled_at < 1.0, "the container outlived the cancel by 1 s"
+                await anyio.sleep(0.05)
+
+            # The session is still usable.
+            after = await _run(client, "print('still here')")
+            assert after["stdout"] == "still here\n"
