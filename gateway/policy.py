@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal, TypeAlias, assert_never
 
+import anyio
+
 from gateway.config import GatewaySettings
 from gateway.errors import UnknownToolError
 from gateway.tools import BaseToolSource, CallOptions, JsonValue, TextContent, ToolRef, ToolResult, ToolSpec
@@ -152,12 +154,18 @@ class ApprovalToolSource(BaseToolSource):
     which becomes `ToolError` in the model's code. Refused means: the policy says `deny`; or `ask`
     and the user declined; or `ask` and there is no way to ask (`ask=None`, e.g. a client without
     elicitation support) — an approval that cannot be obtained is never assumed.
+
+    Questions are asked one at a time, even when the code calls tools concurrently. Every call that
+    needs approval is asked about (arguments differ); a decline sticks for the rest of this
+    wrapper's life — one execution in the gateway — so code retrying in a loop does not ask again.
     """
 
     def __init__(self, inner: BaseToolSource, *, policy: ApprovalPolicy, ask: AskFn | None) -> None:
         self._inner = inner
         self._policy = policy
         self._ask = ask
+        self._ask_lock = anyio.Lock()
+        self._declined: set[ToolRef] = set()
 
     @property
     def policy(self) -> ApprovalPolicy:
@@ -185,11 +193,20 @@ class ApprovalToolSource(BaseToolSource):
                         f"Call to {ref} needs the user's approval ({reason}), but this client cannot be asked "
                         "(it does not support elicitation), so the call was not made."
                     )
-                if not await self._ask(ref, spec, arguments):
+                if not await self._approved(self._ask, spec, arguments):
                     return _refusal(f"The user declined the call to {ref}; it was not made.")
             case _:
                 assert_never(decision)
         return await self._inner.call_tool(ref, arguments, options=options)
+
+    async def _approved(self, ask: AskFn, spec: ToolSpec, arguments: Mapping[str, JsonValue]) -> bool:
+        async with self._ask_lock:
+            if spec.ref in self._declined:
+                return False
+            if await ask(spec.ref, spec, arguments):
+                return True
+            self._declined.add(spec.ref)
+            return False
 
     async def _find(self, ref: ToolRef) -> ToolSpec:
         for spec in await self._inner.list_tools():

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import anyio
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from gateway.config import load_settings
 from gateway.errors import UnknownToolError
@@ -293,3 +295,43 @@ async def test_wrappers_compose() -> None:
         await source.call_tool(ref("fs/delete_file"), {})
     assert refusal_text(await source.call_tool(ref("fs/write_file"), {})).startswith("Call to fs/write_file was denied")
     assert inner.calls == []
+
+
+class SlowAsker:
+    """Answers yes, but only once every other task is blocked: overlapping questions would show."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.most_active = 0
+        self.asked = 0
+
+    async def __call__(self, ref: ToolRef, spec: ToolSpec, arguments: Mapping[str, JsonValue]) -> bool:
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        self.asked += 1
+        await wait_all_tasks_blocked()
+        self.active -= 1
+        return True
+
+
+@pytest.mark.anyio
+async def test_questions_are_asked_one_at_a_time() -> None:
+    inner, asker = RecordingSource(FLEET), SlowAsker()
+    source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(source.call_tool, ref("fs/write_file"), {"n": i})
+    assert (asker.asked, asker.most_active, len(inner.calls)) == (3, 1, 3)
+
+
+@pytest.mark.anyio
+async def test_a_decline_sticks_for_the_wrappers_life() -> None:
+    inner, asker = RecordingSource(FLEET), Asker(False)
+    source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
+    for _ in range(3):
+        assert refusal_text(await source.call_tool(ref("fs/write_file"), {})).startswith("The user declined")
+    assert len(asker.asked) == 1
+    asker.answer = True
+    approved = ApprovalToolSource(inner, policy=ApprovalPolicy(), ask=asker)  # a new execution asks again
+    assert not (await approved.call_tool(ref("fs/write_file"), {})).is_error
