@@ -57,6 +57,7 @@ def _prune(te: traceback.TracebackException, seen: set[int]) -> None:
 
 
 def _clip(text: str, limit: int) -> str:
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # no lone surrogates on the wire
     if len(text) <= limit:
         return text
     half = limit // 2
@@ -70,13 +71,22 @@ def type_name(exc: BaseException) -> str:
     return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
 
 
-def error_info(exc: BaseException) -> ErrorInfo:
-    """The wire form of the code's exception, with the runner's frames removed."""
+def error_info(exc: BaseException, *, max_frame_bytes: int | None = None) -> ErrorInfo:
+    """The wire form of the code's exception, with the runner's frames removed.
+
+    With `max_frame_bytes`, message and traceback are clipped so the ``done`` frame fits in it
+    (JSON escaping grows text at most 6-fold).
+    """
+    message_limit, traceback_limit = MAX_MESSAGE_CHARS, MAX_TRACEBACK_CHARS
+    if max_frame_bytes is not None:
+        budget = max(64, (max_frame_bytes - 1024) // 6)
+        message_limit = min(message_limit, budget // 4)
+        traceback_limit = min(traceback_limit, budget - message_limit)
     try:
         message = str(exc)
     except Exception:  # noqa: BLE001 - a user __str__ may raise anything; the report must still go out
         message = f"<unprintable {type(exc).__name__}>"
-    info: ErrorInfo = {"type": type_name(exc), "message": _clip(message, MAX_MESSAGE_CHARS)}
+    info: ErrorInfo = {"type": type_name(exc), "message": _clip(message, message_limit)}
     lineno: Any = None
     if isinstance(exc, SyntaxError) and exc.filename == CODE_FILENAME:
         text = "".join(traceback.format_exception_only(type(exc), exc))
@@ -84,9 +94,10 @@ def error_info(exc: BaseException) -> ErrorInfo:
     else:
         te = traceback.TracebackException.from_exception(exc)
         _prune(te, set())
-        text = "".join(te.format())
+        # Clip each part (a huge exception message must not crowd out the frames), then the whole.
+        text = "".join(_clip(part, message_limit) for part in te.format())
         lineno = next((f.lineno for f in reversed(te.stack) if f.filename == CODE_FILENAME), None)
-    info["traceback"] = _clip(text, MAX_TRACEBACK_CHARS)
+    info["traceback"] = _clip(text, traceback_limit)
     if isinstance(lineno, int):
         info["lineno"] = lineno
     return info

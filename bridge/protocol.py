@@ -83,7 +83,15 @@ _MAX_HEADER_BYTES = 64
 
 
 class FrameError(Exception):
-    """A frame could not be decoded: bad header, wrong version, bad nonce, too large, bad JSON."""
+    """A frame could not be decoded: bad header, wrong version, bad nonce, too large, bad JSON.
+
+    `frames` holds the good frames the same `FrameDecoder.feed` call completed before the bad one
+    (in order): a reader handles them first, then the error.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.frames: list[tuple[str, dict[str, Any]]] = []
 
 
 class ErrorInfo(TypedDict):
@@ -220,21 +228,32 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[tuple[str, dict[str, Any]]]:
-        """Add bytes; return the (nonce, message) pairs completed by them, in order."""
+        """Add bytes; return the (nonce, message) pairs completed by them, in order.
+
+        Raises `FrameError` (carrying the frames completed before the bad one) on a bad frame.
+        """
         self._buffer += data
         frames: list[tuple[str, dict[str, Any]]] = []
+        try:
+            self._decode(frames)
+        except FrameError as e:
+            e.frames = frames
+            raise
+        return frames
+
+    def _decode(self, frames: list[tuple[str, dict[str, Any]]]) -> None:
         while True:
             if self._body_length is None:
                 newline = self._buffer.find(b"\n", 0, _MAX_HEADER_BYTES + 1)
                 if newline < 0:
                     if len(self._buffer) > _MAX_HEADER_BYTES:
                         raise FrameError(f"no frame header in the first {_MAX_HEADER_BYTES} bytes")
-                    return frames
+                    return
                 self._parse_header(bytes(self._buffer[:newline]))
                 del self._buffer[: newline + 1]
             assert self._body_length is not None
             if len(self._buffer) < self._body_length + 1:
-                return frames
+                return
             body = bytes(self._buffer[: self._body_length])
             if self._buffer[self._body_length] != 0x0A:
                 raise FrameError("frame body is not followed by a newline")

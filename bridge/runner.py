@@ -132,7 +132,7 @@ def _execute(job: dict[str, Any], caller: ToolCaller, stdio: Stdio) -> ErrorInfo
         register_source(STUBS_FILENAME, stubs_source)
         exec(compile(stubs_source, STUBS_FILENAME, "exec", dont_inherit=True), stubs_module.__dict__)
     except Exception as e:  # noqa: BLE001 - any failure of the stubs is reported, the code never starts
-        return {"type": "StubError", "message": f"the tool stubs could not be loaded: {type(e).__name__}: {e}"}
+        return {"type": "StubError", "message": f"the tool stubs could not be loaded: {type(e).__name__}: {e}"[:2000]}
 
     module = types.ModuleType("__main__")
     sys.modules["__main__"] = module
@@ -151,7 +151,7 @@ def _execute(job: dict[str, Any], caller: ToolCaller, stdio: Stdio) -> ErrorInfo
     try:
         code = compile(source, CODE_FILENAME, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except (SyntaxError, ValueError) as e:
-        return error_info(e)
+        return error_info(e, max_frame_bytes=stdio.channel.max_frame_bytes)
 
     stdio.channel.send({"type": "started"})
     try:
@@ -162,9 +162,9 @@ def _execute(job: dict[str, Any], caller: ToolCaller, stdio: Stdio) -> ErrorInfo
     except SystemExit as e:
         if e.code is None or e.code == 0:
             return None
-        return error_info(e)
+        return error_info(e, max_frame_bytes=stdio.channel.max_frame_bytes)
     except BaseException as e:  # noqa: BLE001 - whatever the code raised is its outcome, reported to the host
-        return error_info(e)
+        return error_info(e, max_frame_bytes=stdio.channel.max_frame_bytes)
     return None
 
 

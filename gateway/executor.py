@@ -169,16 +169,16 @@ class _Capture:
         self._parts: list[str] = []
 
     def add(self, text: str) -> None:
-        data = text.encode("utf-8", "surrogatepass")
+        data = text.encode("utf-8", "replace")  # lone surrogates from a hostile runner become "?"
         room = self.limit - self.kept
         if len(data) <= room:
-            self._parts.append(text)
+            self._parts.append(data.decode("utf-8"))
             self.kept += len(data)
             return
         head = data[: max(room, 0)].decode("utf-8", "ignore")
         self._parts.append(head)
         self.kept = self.limit
-        self.dropped += len(data) - len(head.encode("utf-8", "surrogatepass"))
+        self.dropped += len(data) - len(head.encode("utf-8"))
 
     def text(self, sandbox_dropped: int) -> tuple[str, bool]:
         dropped = self.dropped + sandbox_dropped
@@ -292,16 +292,19 @@ class Executor:
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await _crashed(run, sandbox)
                 return
+            error: FrameError | None = None
             try:
                 messages = decoder.feed(chunk)
             except FrameError as e:
-                _violation(run, str(e))
-                return
+                error, messages = e, e.frames
             for _, message in messages:
-                if not self._handle(run, sandbox, tg, catalog, hooks, message):
+                if not await self._handle(run, sandbox, tg, catalog, hooks, message):
                     return
+            if error is not None:
+                _violation(run, str(error))
+                return
 
-    def _handle(
+    async def _handle(
         self,
         run: _Run,
         sandbox: BaseSandbox,
@@ -347,16 +350,28 @@ class Executor:
                     return False
                 run.calls += 1
                 run.in_flight.add(frame.id)
-                tg.start_soon(self._call, run, sandbox, tool, frame, hooks)
+                # Backpressure: at most max_concurrent_calls calls (and their arguments) exist at once;
+                # until one finishes, the runner's further frames wait in its pipe.
+                token = object()
+                await run.limiter.acquire_on_behalf_of(token)
+                tg.start_soon(self._call, run, sandbox, tool, frame, hooks, token)
             case _:  # pragma: no cover - exhaustive
                 assert_never(frame)
         return True
 
     async def _call(
-        self, run: _Run, sandbox: BaseSandbox, tool: CatalogTool, frame: _CallFrame, hooks: ExecutionHooks
+        self,
+        run: _Run,
+        sandbox: BaseSandbox,
+        tool: CatalogTool,
+        frame: _CallFrame,
+        hooks: ExecutionHooks,
+        token: object,
     ) -> None:
-        async with run.limiter:
+        try:
             result = await self._invoke(tool, frame.arguments)
+        finally:
+            run.limiter.release_on_behalf_of(token)
         data, ok = _result_frame(run.nonce, frame.id, result, tool, self.limits.max_result_bytes)
         run.in_flight.discard(frame.id)
         run.completed += 1
@@ -509,6 +524,11 @@ def _result(run: _Run, limits: ExecutionLimits) -> ExecutionResult:
     )
 
 
+def _clean(text: str) -> str:
+    """Text from the sandbox, safe to encode anywhere (no lone surrogates)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _failure(run: _Run) -> ExecutionFailure | None:
     if run.fault is not None:
         kind, exc = run.fault
@@ -520,6 +540,12 @@ def _failure(run: _Run) -> ExecutionFailure | None:
     if done.ok:
         return None
     error = done.error or _ErrorInfo(type="Exception", message="the code failed without details")
+    error = _ErrorInfo(
+        type=_clean(error.type),
+        message=_clean(error.message),
+        traceback=_clean(error.traceback) if error.traceback is not None else None,
+        lineno=error.lineno,
+    )
     if not run.started:
         if error.type != "SyntaxError":
             # The runner could not even install the tools: a gateway-side fault, not the code's.

@@ -51,3 +51,11 @@ def test_bad_frames(data: bytes, match: str) -> None:
 def test_nan_is_not_encoded() -> None:
     with pytest.raises(ValueError):
         encode_frame(new_nonce(), {"type": "x", "value": float("nan")})
+
+
+def test_frames_before_a_bad_one_are_kept_on_the_error() -> None:
+    nonce = new_nonce()
+    good = encode_frame(nonce, {"type": "started"})
+    with pytest.raises(FrameError) as info:
+        FrameDecoder(nonce=nonce).feed(good + b"garbage\n")
+    assert info.value.frames == [(nonce, {"type": "started"})]

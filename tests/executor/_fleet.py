@@ -114,6 +114,8 @@ class FakeSource(BaseToolSource):
 
     def __init__(self) -> None:
         self.calls: list[tuple[ToolRef, dict[str, JsonValue]]] = []
+        self.running = 0
+        self.max_running = 0
 
     async def list_tools(self) -> Sequence[ToolSpec]:
         return SPECS
@@ -136,7 +138,12 @@ class FakeSource(BaseToolSource):
             case "sleep":
                 seconds = arguments["seconds"]
                 assert isinstance(seconds, int | float)
-                await anyio.sleep(seconds)
+                self.running += 1
+                self.max_running = max(self.max_running, self.running)
+                try:
+                    await anyio.sleep(seconds)
+                finally:
+                    self.running -= 1
                 return ToolResult(content=(TextContent(text="slept"),))
             case "big":
                 size = arguments["size"]

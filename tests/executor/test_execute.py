@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import anyio
 import pytest
 
+from gateway.catalog import build_catalog
 from gateway.config import ExecutionLimits
 from gateway.errors import (
     ExecutionTimeoutError,
     LimitExceededError,
     ProtocolViolationError,
 )
-from gateway.executor import ExecutionHooks
+from gateway.executor import ExecutionHooks, Executor
 from gateway.sandbox import BaseSandboxBackend
-from gateway.tools import ToolRef
-from tests.executor._fleet import FakeSource, run
+from gateway.stubs import job_namespaces, render_module
+from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult, ToolSpec
+from tests.executor._fleet import FakeSource, catalog, namespaces, run
 
 pytestmark = pytest.mark.anyio
 
@@ -349,3 +354,104 @@ async def test_backend_is_healthy_after_hostile_runs(sandbox_backend: BaseSandbo
     result = await run(sandbox_backend, "print(await calc.add(a=40, b=2))")
     assert result.ok, result.error
     assert result.stdout == "{'sum': 42}\n"
+
+
+async def test_with_the_rendered_stubs_of_the_catalog(sandbox_backend: BaseSandboxBackend) -> None:
+    """The contract with gateway.stubs: its module execs in the runner, its namespaces map names back."""
+    specs = [
+        ToolSpec(
+            server="my-files",
+            name="read.file",
+            description="Read one file.",
+            input_schema={
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string"},
+                    "max-lines": {"type": "integer"},
+                    "class": {"type": "string"},
+                },
+                "required": ["path"],
+            },
+        )
+    ]
+    cat = build_catalog(specs)
+    source = FakeEcho()
+    executor = Executor(backend=sandbox_backend, source=source, limits=ExecutionLimits())
+    code = """
+import inspect
+print(inspect.signature(my_files.read_file))
+print(await my_files.read_file("a", class_="c"))
+help(my_files.read_file)
+"""
+    with anyio.fail_after(60):
+        result = await executor.execute(
+            code, catalog=cat, stubs=render_module(cat), namespaces=job_namespaces(cat), helpers=True
+        )
+    assert result.ok, result.error
+    lines = result.stdout.splitlines()
+    assert lines[0] == "(path: 'str', max_lines: 'int | None' = None, class_: 'str | None' = None) -> 'Any'"
+    assert lines[1] == "{'path': 'a', 'class': 'c'}"
+    assert lines[2] == "# my_files.read_file"
+    assert source.calls == [(ToolRef(server="my-files", name="read.file"), {"path": "a", "class": "c"})]
+
+
+class FakeEcho(FakeSource):
+    async def call_tool(
+        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
+    ) -> ToolResult:
+        self.calls.append((ref, dict(arguments)))
+        return ToolResult(structured=dict(arguments), has_structured=True)
+
+
+async def test_concurrent_calls_are_bounded(sandbox_backend: BaseSandboxBackend) -> None:
+    source = FakeSource()
+    code = "print(len(await asyncio.gather(*(calc.sleep(seconds=0.02) for _ in range(40)))))"
+    result = await run(sandbox_backend, code, source=source, limits=ExecutionLimits(max_concurrent_calls=4))
+    assert result.ok, result.error
+    assert result.stdout == "40\n"
+    assert source.max_running == 4
+
+
+async def test_lone_surrogates_never_break_the_wire(sandbox_backend: BaseSandboxBackend) -> None:
+    code = """
+print("\\ud800 printed")
+try:
+    await calc.echo(text="\\ud800")
+except TypeError as e:
+    print("TypeError")
+raise ValueError("\\udcff raised")
+"""
+    result = await run(sandbox_backend, code)
+    assert result.stdout == "\\ud800 printed\nTypeError\n"
+    assert result.error is not None and result.error.type == "ValueError"
+    assert result.error.message == "\\udcff raised"
+
+
+async def test_huge_errors_fit_in_small_frames(sandbox_backend: BaseSandboxBackend) -> None:
+    code = (
+        "def f(n):\n    return f(n + 1)\n"
+        "try:\n    f(0)\nexcept RecursionError:\n    raise ValueError('\\x00' * 100_000)"
+    )
+    result = await run(sandbox_backend, code, limits=ExecutionLimits(max_frame_bytes=4096))
+    assert result.error is not None
+    assert (result.error.kind, result.error.type) == ("code", "ValueError")
+    assert "characters cut" in result.error.message
+    traceback = result.error.traceback or ""
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert len(traceback) < 1000
+
+
+async def test_broken_stubs_are_a_crash_before_the_code_starts(sandbox_backend: BaseSandboxBackend) -> None:
+    cat = catalog()
+    executor = Executor(backend=sandbox_backend, source=FakeSource(), limits=ExecutionLimits())
+    with anyio.fail_after(60):
+        result = await executor.execute(
+            "print('never')", catalog=cat, stubs="raise RuntimeError('bad stubs')", namespaces=namespaces(cat)
+        )
+    assert result.error is not None
+    assert result.error.kind == "crash"
+    assert result.error.message == (
+        "the sandbox could not start the code: the tool stubs could not be loaded: RuntimeError: bad stubs; "
+        "the code did not start"
+    )
+    assert result.stdout == ""
