@@ -184,7 +184,7 @@ def _servers_file_path(
         return Path(argument)
     from_env = overrides.get("servers_file")
     if isinstance(from_env, str) and from_env:
-        return Path(from_env)
+        return Path(from_env).expanduser()
     from_toml = document.get("servers_file")
     if from_toml is None:
         return None
