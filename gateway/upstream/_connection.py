@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Literal, TextIO, cast
+from urllib.parse import urlsplit
 
 import anyio
 import mcp_types as types
@@ -315,6 +316,10 @@ class ServerConnection:
         if isinstance(self.config, StdioServerConfig):
             command = " ".join([self.config.command, *self.config.args])
             text = f"{text} (command: {command})"
+        else:
+            # Scheme, host and path only: userinfo and query strings may carry credentials.
+            url = urlsplit(self.config.url)
+            text = f"{text} (url: {url.scheme}://{url.hostname or ''}{f':{url.port}' if url.port else ''}{url.path})"
         return f"{text}; its stderr ended with: {said}" if said else text
 
     async def _list_tools(self, client: Client) -> tuple[ToolSpec, ...]:

@@ -164,3 +164,32 @@ async def test_remote_server_that_is_down_is_isolated() -> None:
             await fleet.wait_ready()
             status = fleet.status()["down"]
             assert status.state == "failed" and status.error
+
+
+async def test_legacy_sse_server() -> None:
+    server = build_server()
+    async with serve_http(server.sse_app()) as url:
+        sse_url = url.removesuffix("/mcp") + "/sse"
+        async with connect_fleet({"sse": RemoteServerConfig(url=sse_url, type="sse", timeout=20)}) as fleet:
+            await fleet.wait_ready(timeout_s=30)
+            status = fleet.status()["sse"]
+            assert status.state == "ready", status.error
+            echo = await fleet.call_tool(ToolRef(server="sse", name="echo"), {"text": "over sse"})
+            assert echo.structured == {"result": "over sse"}
+
+
+async def test_server_that_hangs_at_start_fails_alone(sdk2_server: StdioServerConfig, events: EventLog) -> None:
+    before = child_pids()
+    silent = StdioServerConfig(command="sleep", args=["3600"], timeout=1.0)
+    async with connect_fleet({"silent": silent, "sdk2": sdk2_server}, on_event=events) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        status = fleet.status()
+        assert status["sdk2"].state == "ready"
+        assert status["silent"].state == "failed"
+        assert status["silent"].error is not None
+        assert "no answer to the MCP handshake within 1 s" in status["silent"].error
+        assert "sleep 3600" in status["silent"].error
+        echo = await fleet.call_tool(ToolRef(server="sdk2", name="echo"), {"text": "fine"})
+        assert echo.structured == {"result": "fine"}
+    assert child_pids() - before == set()
+    assert [event.server for event in events.events if event.level == "error"][:1] == ["silent"]
