@@ -285,7 +285,8 @@ def _code_reply(code: str, *, fenced: bool, text: str = "I'll compute this in co
 
 def _last_output(turn: Turn, *, fenced: bool) -> tuple[str, bool]:
     if fenced:
-        text = turn.last_text()
+        text = turn.last_text().removeprefix("Output of your program:\n")
+        text = text.split("\n\nAnswer the question now", 1)[0]
         return text, "[error" in text
     result = turn.tool_results()[0]
     return result["text"], bool(result["is_error"])

@@ -14,6 +14,7 @@ import pytest
 from gateway.app import Gateway, open_gateway
 from gateway.config import GatewaySettings, SandboxSettings, StdioServerConfig
 from tests.bedrock.fixtures import bedrock
+from tests.sandbox._docker import docker_settings
 
 __all__ = ["bedrock", "open_demo_gateway"]
 
@@ -26,7 +27,9 @@ def demo_settings(*, backend: Literal["docker", "local-process"] = "local-proces
     servers = {"expenses": StdioServerConfig(command=sys.executable, args=[str(EXAMPLES / "expenses_server.py")])}
     if hr:
         servers["hr"] = StdioServerConfig(command=sys.executable, args=[str(EXAMPLES / "hr_server.py")])
-    return GatewaySettings(servers=servers, sandbox=SandboxSettings(backend=backend, pool_size=1))
+    # Docker: the shared test prerequisites (fail under CI, skip elsewhere, image built once).
+    sandbox = docker_settings() if backend == "docker" else SandboxSettings(backend=backend, pool_size=1)
+    return GatewaySettings(servers=servers, sandbox=sandbox)
 
 
 @asynccontextmanager

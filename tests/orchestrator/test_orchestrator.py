@@ -168,3 +168,16 @@ async def test_max_turns_stops_a_model_that_never_answers(bedrock: Serve, open_d
     assert result.stop == "max_turns"
     assert result.stats.turns == 3
     assert result.stats.executions == 3
+
+
+@pytest.mark.anyio
+@pytest.mark.docker
+async def test_seed_question_in_the_docker_sandbox(bedrock: Serve, open_demo_gateway: OpenGateway) -> None:
+    endpoint = bedrock(ptc_model(TRAVEL))
+    async with open_demo_gateway(backend="docker", hr=False) as gateway:
+        with anyio.fail_after(120):
+            result = await ask(gateway, TRAVEL.question, model=BedrockModelClient(model_id=CLAUDE))
+    assert result.answer == EXPECTED
+    assert result.stats.turns == 2
+    assert result.stats.tool_calls == 33
+    assert "16 members, first: " in endpoint.turns[1].tool_results()[0]["text"]
