@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
@@ -11,7 +13,15 @@ import pytest
 
 from gateway.config import RemoteServerConfig, StdioServerConfig
 from gateway.errors import ServerUnavailableError
-from gateway.tools import ToolRef, ToolResult
+from gateway.tools import (
+    AudioContent,
+    ImageContent,
+    ResourceContent,
+    ResourceLinkContent,
+    TextContent,
+    ToolRef,
+    ToolResult,
+)
 from gateway.upstream import Fleet, connect_fleet
 from tests.servers import time_server
 from tests.upstream._http import HandshakeEra, serve_http
@@ -193,3 +203,28 @@ async def test_server_that_hangs_at_start_fails_alone(sdk2_server: StdioServerCo
         assert echo.structured == {"result": "fine"}
     assert child_pids() - before == set()
     assert [event.server for event in events.events if event.level == "error"][:1] == ["silent"]
+
+
+async def test_paginated_listing_and_content_conversion() -> None:
+    paged = StdioServerConfig(command=sys.executable, args=[str(Path(__file__).with_name("paged_server.py"))])
+    async with connect_fleet({"paged": paged}) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        assert fleet.status()["paged"].state == "ready", fleet.status()["paged"].error
+        tools = await fleet.list_tools()
+        assert [tool.name for tool in tools] == sorted([f"tool-{index}" for index in range(6)] + ["mixed"])
+        tool0 = next(tool for tool in tools if tool.name == "tool-0")
+        assert tool0.title == "Tool 0" and tool0.annotations.read_only is True
+        assert tool0.input_schema == {"type": "object", "properties": {"x": {"type": "integer"}}}
+        mixed = next(tool for tool in tools if tool.name == "mixed")
+        assert mixed.output_schema == {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+
+        result = await fleet.call_tool(ToolRef(server="paged", name="mixed"), {})
+        assert result.structured == {"ok": True} and result.has_structured and not result.is_error
+        assert result.content == (
+            TextContent(text="hello"),
+            ImageContent(data="aGk=", mime_type="image/png"),
+            AudioContent(data="aGk=", mime_type="audio/wav"),
+            ResourceLinkContent(uri="file:///a.txt", name="a.txt", mime_type="text/plain"),
+            ResourceContent(uri="file:///b.txt", text="bee"),
+            ResourceContent(uri="file:///c.bin", blob="AAE="),
+        )
