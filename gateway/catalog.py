@@ -17,7 +17,7 @@ Naming rules (applied to server keys, tool names and parameter names alike):
 - for server keys only: a name that would shadow a builtin, a stdlib module or a name the sandbox
   defines itself (``time``, ``json``, ``print``, ``search_tools``…) gets the suffix ``_tools``
   (``time`` -> ``time_tools``);
-- names that still collide get ``_2``, ``_3``… Names that needed no change keep them first, then
+- names that still collide get ``_2``, ``_3``… (just ``2``, ``3``… after a trailing ``_``) Names that needed no change keep them first, then
   the others in order of their original name, so the result never depends on discovery order.
 
 Parameters are in signature order: required ones first, then optional ones, each group in the
@@ -231,10 +231,13 @@ def _assign_unique(originals: Sequence[str], sanitize: Callable[[str], str], *, 
     for original in order:
         if original in assigned:
             continue
+        base = wanted[original]
+        # `class_` -> `class_2`, `_` -> `_2`: never a new leading `__` (mangled in a class body).
+        stem = base if base.endswith("_") else base + "_"
         n = 2
-        while f"{wanted[original]}_{n}" in used:
+        while f"{stem}{n}" in used:
             n += 1
-        assigned[original] = f"{wanted[original]}_{n}"
+        assigned[original] = f"{stem}{n}"
         used.add(assigned[original])
     return {original: assigned[original] for original in originals}
 

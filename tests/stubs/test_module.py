@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import ast
+import inspect
+import random
+from typing import Any
+
+import pytest
+
+from gateway.catalog import Catalog, build_catalog
+from gateway.stubs import MODULE_HEADER, render_module, render_stubs
+from gateway.tools import ToolSpec
+from tests.stubs._corpus import SCHEMAS, edge_specs, load_file, real_specs
+from tests.stubs._golden import check_golden
+
+CORPUS_FILES = sorted(SCHEMAS.glob("*/*.json"))
+
+
+def _exec(source: str) -> dict[str, Any]:
+    ast.parse(source, feature_version=(3, 10))  # the sandbox image may run Python 3.10
+    scope: dict[str, Any] = {}
+    exec(compile(source, "<stubs>", "exec", dont_inherit=True), scope)
+    return scope
+
+
+def _check_module_matches_catalog(catalog: Catalog, scope: dict[str, Any]) -> None:
+    for namespace in catalog.namespaces:
+        cls = scope[namespace.python_name]
+        assert isinstance(cls, type)
+        assert cls.__doc__
+        for tool in namespace.tools:
+            function = getattr(cls, tool.python_name)
+            assert inspect.iscoroutinefunction(function), tool.id
+            signature = inspect.signature(function)
+            assert list(signature.parameters) == list(tool.params), tool.id
+            for param in tool.parameters:
+                parameter = signature.parameters[param.python_name]
+                assert (parameter.default is inspect.Parameter.empty) == param.required, (tool.id, param.name)
+            # Keyword calls always bind.
+            signature.bind(**{p.python_name: None for p in tool.parameters if p.required})
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_corpus_file_renders_a_module_that_compiles_and_matches_the_catalog(path: Any) -> None:
+    catalog = build_catalog(load_file(path))
+    stubs = render_stubs(catalog)
+    source = render_module(catalog)
+    assert source == MODULE_HEADER + "\n\n" + stubs.body
+    _check_module_matches_catalog(catalog, _exec(source))
+
+
+def test_real_fleet_module_contains_every_tool() -> None:
+    specs = real_specs()
+    catalog = build_catalog(specs)
+    scope = _exec(render_module(catalog))
+    _check_module_matches_catalog(catalog, scope)
+    assert len(catalog.tools) == len(specs)
+    assert {ns.python_name for ns in catalog.namespaces} == {"everything", "filesystem", "git", "memory", "time_tools"}
+
+
+def test_whole_corpus_together_renders() -> None:
+    catalog = build_catalog(real_specs() + edge_specs())
+    _check_module_matches_catalog(catalog, _exec(render_module(catalog)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_output_is_identical_whatever_the_input_order(seed: int) -> None:
+    specs = real_specs() + edge_specs()
+    expected = render_module(build_catalog(specs))
+    shuffled = list(specs)
+    random.Random(seed).shuffle(shuffled)
+    assert render_module(build_catalog(shuffled)) == expected
+
+
+def test_golden_real_module() -> None:
+    check_golden("real_module.py.txt", render_module(build_catalog(real_specs())))
+
+
+def test_golden_edge_module() -> None:
+    check_golden("edge_module.py.txt", render_module(build_catalog(edge_specs())))
+
+
+def _one(schema: dict[str, Any], output: dict[str, Any] | None = None, **kw: Any) -> str:
+    spec = ToolSpec(server="s", name="t", input_schema=schema, output_schema=output, **kw)
+    return render_stubs(build_catalog([spec])).body
+
+
+def test_required_first_then_optional_with_defaults_or_none() -> None:
+    body = _one(
+        {
+            "type": "object",
+            "properties": {
+                "limit": {"type": "integer", "default": 10},
+                "query": {"type": "string"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["query"],
+        }
+    )
+    assert "async def t(query: str, limit: int = 10, tags: list[str] | None = None) -> Any:" in body
+
+
+def test_enum_const_and_type_array_render_as_literal_and_unions() -> None:
+    body = _one(
+        {
+            "type": "object",
+            "properties": {
+                "order": {"enum": ["asc", "desc"]},
+                "kind": {"const": "x"},
+                "maybe": {"type": ["integer", "null"]},
+            },
+            "required": ["order", "kind", "maybe"],
+        }
+    )
+    assert 'order: Literal["asc", "desc"], kind: Literal["x"], maybe: int | None' in body
+
+
+def test_nested_objects_become_typed_dicts_and_recursion_terminates() -> None:
+    body = _one(
+        {
+            "type": "object",
+            "properties": {"root": {"$ref": "#/$defs/Node"}},
+            "required": ["root"],
+            "$defs": {
+                "Node": {
+                    "type": "object",
+                    "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}},
+                }
+            },
+        }
+    )
+    assert "class Node(TypedDict):\n    children: NotRequired[list[Node]]" in body
+    assert "async def t(root: Node) -> Any:" in body
+
+
+def test_return_type_from_output_schema_and_annotations_shown() -> None:
+    body = _one(
+        {"type": "object"},
+        output={"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+        description="Count things.",
+    )
+    assert "class TResult(TypedDict):\n    n: int" in body
+    assert "async def t() -> TResult:" in body
+
+
+def test_unexpressible_schema_degrades_to_any_with_fragment_in_docstring() -> None:
+    body = _one({"type": "object", "properties": {"x": {"not": {"type": "string"}}}, "required": ["x"]})
+    assert "async def t(x: Any) -> Any:" in body
+    assert 'x: Schema: {"not":{"type":"string"}}' in body
+
+
+def test_formats_ranges_and_patterns_are_noted() -> None:
+    body = _one(
+        {
+            "type": "object",
+            "properties": {
+                "when": {"type": "string", "format": "date-time", "description": "When."},
+                "n": {"type": "integer", "minimum": 1, "maximum": 5},
+                "code": {"type": "string", "pattern": "^[A-Z]+$"},
+            },
+        }
+    )
+    assert "when: When. Format: date-time." in body
+    assert "n: Range: 1 <= x <= 5." in body
+    assert "code: Pattern: `^[A-Z]+$`." in body
