@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Self
+from typing import Protocol, Self, runtime_checkable
 
 import anyio
 from opentelemetry.trace import StatusCode
@@ -12,7 +12,17 @@ from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend
 from gateway.telemetry import _names as n
 from gateway.telemetry._telemetry import Telemetry
 
-__all__ = ["TracedSandboxBackend"]
+__all__ = ["SupportsPoolReady", "TracedSandboxBackend"]
+
+
+@runtime_checkable
+class SupportsPoolReady(Protocol):
+    """A backend with a warm pool says how many started sandboxes are waiting (Docker does)."""
+
+    @property
+    def pool_ready(self) -> int:
+        """Started sandboxes waiting in the pool."""
+        ...
 
 
 class TracedSandboxBackend(BaseSandboxBackend):
@@ -20,8 +30,8 @@ class TracedSandboxBackend(BaseSandboxBackend):
 
     The span carries the backend, the sandbox id, and whether it was `warm` (from the pool) or
     `cold` (started for this execution); `ptc.sandbox.start.duration` records the wait by the same
-    split. Pass `pool_size` (a cheap, thread-safe read of the idle pool) to export the
-    `ptc.sandbox.pool.size` gauge. Sandboxes themselves are returned unwrapped.
+    split. The `ptc.sandbox.pool.size` gauge reads `pool_size()` (a cheap, thread-safe read), by
+    default the backend's own `pool_ready` when it has one. Sandboxes are returned unwrapped.
     """
 
     def __init__(
@@ -30,6 +40,8 @@ class TracedSandboxBackend(BaseSandboxBackend):
         self.name = inner.name
         self._inner = inner
         self._telemetry = telemetry
+        if pool_size is None and isinstance(inner, SupportsPoolReady):
+            pool_size = _reader(inner)
         self._stop_gauge = telemetry.observe_pool_size(inner.name, pool_size) if pool_size is not None else None
 
     async def acquire(self) -> BaseSandbox:
@@ -78,3 +90,7 @@ class TracedSandboxBackend(BaseSandboxBackend):
         if self._stop_gauge is not None:
             self._stop_gauge()
             self._stop_gauge = None
+
+
+def _reader(backend: SupportsPoolReady) -> Callable[[], int]:
+    return lambda: backend.pool_ready

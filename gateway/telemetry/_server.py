@@ -29,21 +29,24 @@ __all__ = ["TelemetryServerMiddleware"]
 class TelemetryServerMiddleware:
     """SDK server middleware recording `mcp.server.operation.duration` per request.
 
-    Wire it once where the server is built: `server.middleware.append(TelemetryServerMiddleware(
-    telemetry, transport="pipe"))` for stdio, `"tcp"` for streamable HTTP.
+    Wire it once where the server is built, after the SDK's own middleware:
+    `server.middleware.append(TelemetryServerMiddleware(telemetry))`. `network.transport` is
+    `tcp` for requests that came over HTTP (the transport attached the HTTP request) and `pipe`
+    for stdio, unless `transport` fixes it.
     """
 
-    def __init__(self, telemetry: Telemetry, *, transport: n.NetworkTransport) -> None:
+    def __init__(self, telemetry: Telemetry, *, transport: n.NetworkTransport | None = None) -> None:
         self._telemetry = telemetry
-        self._transport: n.NetworkTransport = transport
+        self._transport: n.NetworkTransport | None = transport
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         """Time the rest of the chain; notifications (no request id) pass straight through."""
         if not self._telemetry.enabled or ctx.request_id is None:
             return await call_next(ctx)
+        transport = self._transport or ("pipe" if ctx.request is None else "tcp")
         attributes: dict[str, AttributeValue] = {
             n.MCP_METHOD_NAME: ctx.method,
-            n.NETWORK_TRANSPORT: self._transport,
+            n.NETWORK_TRANSPORT: transport,
             n.MCP_PROTOCOL_VERSION: ctx.protocol_version,
         }
         target = ctx.params.get("name") if ctx.params else None
@@ -52,7 +55,7 @@ class TelemetryServerMiddleware:
             attributes[n.GEN_AI_OPERATION_NAME] = "execute_tool"
         span = get_current_span()
         if span.is_recording():
-            span.set_attribute(n.NETWORK_TRANSPORT, self._transport)
+            span.set_attribute(n.NETWORK_TRANSPORT, transport)
         started = time.perf_counter()
         try:
             result = await call_next(ctx)

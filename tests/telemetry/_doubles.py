@@ -38,6 +38,10 @@ class PoolBackend(BaseSandboxBackend):
         self.pool = pool
         self.count = 0
 
+    @property
+    def pool_ready(self) -> int:
+        return self.pool
+
     async def acquire(self) -> BaseSandbox:
         self.count += 1
         warm = self.pool > 0

@@ -130,8 +130,9 @@ async def test_content_capture_is_opt_in_and_capped() -> None:
 @pytest.mark.anyio
 async def test_cold_start_and_pool_size_are_reported(recorded: Recorded) -> None:
     inner = PoolBackend(pool=0)
-    async with TracedSandboxBackend(inner, recorded.telemetry, pool_size=lambda: 3) as backend:
+    async with TracedSandboxBackend(inner, recorded.telemetry) as backend:
         await backend.acquire()
+        inner.pool = 3  # the gauge reads the backend's own `pool_ready`
         (gauge,) = points(recorded.metrics.get_metrics_data(), "ptc.sandbox.pool.size")
         assert (gauge.value, dict(gauge.attributes)) == (3, {"ptc.sandbox.backend": "test-pool"})
     span = only(recorded)
@@ -190,7 +191,7 @@ async def test_server_middleware_records_server_operation_duration(recorded: Rec
         return "ok"
 
     server._lowlevel_server.middleware.append(  # pyright: ignore[reportPrivateUsage]
-        TelemetryServerMiddleware(recorded.telemetry, transport="pipe")
+        TelemetryServerMiddleware(recorded.telemetry)
     )
     with anyio.fail_after(30):
         async with Client(server) as client:
