@@ -93,7 +93,7 @@ class Stdio:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except (OSError, ValueError):
+            except Exception:  # noqa: BLE001 - the code may have closed or replaced the stream with anything
                 pass
         null = os.open(os.devnull, os.O_WRONLY)
         try:
