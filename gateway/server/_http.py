@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 HEALTH_PATH: Final = "/healthz"
 LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
 BACKLOG: Final = 2048
+SHUTDOWN_GRACE_S: Final = 5
 
 
 def _is_loopback(host: str) -> bool:
@@ -153,7 +154,14 @@ async def serve_http(
     port = sock.getsockname()[1]
     host = f"[{settings.host.strip('[]')}]" if ":" in settings.host else settings.host
     url = f"http://{host}:{port}{settings.path}"
-    config = uvicorn.Config(create_http_app(server), log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        create_http_app(server),
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        # Open SSE streams (GET, subscriptions/listen) never end on their own: cap the drain.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
     uv = _Uvicorn(config)
 
     async def stop_when_asked() -> None:
