@@ -77,8 +77,8 @@ class Scenario:
     program: Callable[[Stubs, bool], str]
     """(stubs, buggy) -> the program; `buggy` forgets to unwrap `{"result": ...}` results."""
     answer_from_output: Callable[[str], str]
-    next_call: Callable[[dict[tuple[str, str], Any]], tuple[str, dict[str, Any]] | str]
-    """Classic: from {(tool, json args): result} seen so far, the next (tool, args) or the answer."""
+    next_calls: Callable[[dict[tuple[str, str], Any]], list[tuple[str, dict[str, Any]]] | str]
+    """Classic: from {(tool, json args): result} seen so far, the calls that can be made next, or the answer."""
 
 
 def _args(**kwargs: Any) -> str:
@@ -131,17 +131,24 @@ def _rows_from_output(output: str) -> list[tuple[str, float, float]]:
     return rows
 
 
-def _travel_next(seen: dict[tuple[str, str], Any]) -> tuple[str, dict[str, Any]] | str:
+Calls = list[tuple[str, dict[str, Any]]]
+
+
+def _unseen(calls: Calls, seen: dict[tuple[str, str], Any]) -> Calls:
+    return [(tool, args) for tool, args in calls if (tool, _args(**args)) not in seen]
+
+
+def _travel_next(seen: dict[tuple[str, str], Any]) -> Calls | str:
     members_key = ("get_team_members", _args(department="engineering"))
     if members_key not in seen:
-        return "get_team_members", {"department": "engineering"}
+        return [("get_team_members", {"department": "engineering"})]
     members = _unwrap(seen[members_key])
-    for person in members:
-        if ("get_expenses", _args(employee_id=person["id"], quarter="Q3")) not in seen:
-            return "get_expenses", {"employee_id": person["id"], "quarter": "Q3"}
-    for person in members:
-        if ("get_custom_budget", _args(user_id=person["id"])) not in seen:
-            return "get_custom_budget", {"user_id": person["id"]}
+    pending = [
+        *(("get_expenses", {"employee_id": p["id"], "quarter": "Q3"}) for p in members),
+        *(("get_custom_budget", {"user_id": p["id"]}) for p in members),
+    ]
+    if calls := _unseen(pending, seen):
+        return calls
     rows = []
     for person in members:
         items = _unwrap(seen[("get_expenses", _args(employee_id=person["id"], quarter="Q3"))])
@@ -155,7 +162,7 @@ TRAVEL = Scenario(
     question="Which engineering team members exceeded their Q3 travel budget?",
     program=_travel_program,
     answer_from_output=lambda output: _travel_answer(_rows_from_output(output)),
-    next_call=_travel_next,
+    next_calls=_travel_next,
 )
 
 
@@ -199,19 +206,18 @@ def _join_from_output(output: str) -> str:
     return _join_answer(per_city)
 
 
-def _join_next(seen: dict[tuple[str, str], Any]) -> tuple[str, dict[str, Any]] | str:
+def _join_next(seen: dict[tuple[str, str], Any]) -> Calls | str:
     members_key = ("get_team_members", _args(department="engineering"))
     if members_key not in seen:
-        return "get_team_members", {"department": "engineering"}
+        return [("get_team_members", {"department": "engineering"})]
     members = _unwrap(seen[members_key])
-    for person in members:
-        if ("get_expenses", _args(employee_id=person["id"], quarter="Q3")) not in seen:
-            return "get_expenses", {"employee_id": person["id"], "quarter": "Q3"}
-    for person in members:
-        if ("get_employee_record", _args(employee_id=person["id"])) not in seen:
-            return "get_employee_record", {"employee_id": person["id"]}
-    if ("list_offices", _args()) not in seen:
-        return "list_offices", {}
+    pending = [
+        *(("get_expenses", {"employee_id": p["id"], "quarter": "Q3"}) for p in members),
+        *(("get_employee_record", {"employee_id": p["id"]}) for p in members),
+        ("list_offices", {}),
+    ]
+    if calls := _unseen(pending, seen):
+        return calls
     cities = {o["id"]: o["city"] for o in _unwrap(seen[("list_offices", _args())])}
     per_city: dict[str, float] = {}
     for person in members:
@@ -228,7 +234,7 @@ JOIN = Scenario(
     question="What was engineering's total Q3 travel spend per office city?",
     program=_join_program,
     answer_from_output=_join_from_output,
-    next_call=_join_next,
+    next_calls=_join_next,
 )
 
 
@@ -243,10 +249,10 @@ ONE_CALL = Scenario(
     question="Which departments does the company have?",
     program=lambda stubs, buggy: f"print('|'.join({stubs.call('list_departments')}))\n",
     answer_from_output=lambda output: _departments_answer(output.strip().split("|")),
-    next_call=lambda seen: (
+    next_calls=lambda seen: (
         _departments_answer(_unwrap(seen[("list_departments", _args())]))
         if ("list_departments", _args()) in seen
-        else ("list_departments", {})
+        else [("list_departments", {})]
     ),
 )
 
@@ -292,8 +298,12 @@ def _last_output(turn: Turn, *, fenced: bool) -> tuple[str, bool]:
     return result["text"], bool(result["is_error"])
 
 
-def classic_model(scenario: Scenario) -> Callable[[Turn], Reply]:
-    """A model that calls the offered tools one per turn and computes the answer itself."""
+def classic_model(scenario: Scenario, *, parallel: bool = False) -> Callable[[Turn], Reply]:
+    """A model that calls the offered tools one per turn and computes the answer itself.
+
+    `parallel`: every call that can be made next goes out in the same turn (several toolUse
+    blocks), as strong tool-use models do; fewer turns, the same tool output in the context.
+    """
 
     def model(turn: Turn) -> Reply:
         by_suffix = {}
@@ -309,10 +319,10 @@ def classic_model(scenario: Scenario) -> Callable[[Turn], Reply]:
                     uses[block["id"]] = (names[block["name"]], _args(**block["input"]))
                 elif block["type"] == "tool_result" and not block["is_error"]:
                     seen[uses[block["tool_use_id"]]] = json.loads(block["text"])
-        step = scenario.next_call(seen)
+        step = scenario.next_calls(seen)
         if isinstance(step, str):
             return Reply(text=step)
-        tool, arguments = step
-        return Reply(tool_calls=[ToolCall(name=by_suffix[tool], input=arguments)])
+        calls = step if parallel else step[:1]
+        return Reply(tool_calls=[ToolCall(name=by_suffix[tool], input=arguments) for tool, arguments in calls])
 
     return model
