@@ -370,13 +370,14 @@ class ServerConnection:
                     refresh.set()  # anything that changed between our listing and the ack
                     async for _event in subscription:
                         refresh.set()
-                    return  # the server closed the stream gracefully
+                logger.debug("server %r closed the change subscription; re-listening", self.name)
             except (ListenNotSupportedError, MCPError) as exc:
                 logger.debug("server %r: no subscriptions/listen (%s)", self.name, describe_error(exc))
                 return
             except SubscriptionLost:
                 logger.info("server %r dropped the change subscription; re-listening", self.name)
-                await anyio.sleep(LISTEN_RETRY_S)
+            # No replay on a new stream: the refresh after its ack catches what changed meanwhile.
+            await anyio.sleep(LISTEN_RETRY_S)
 
     # ---- calls ----------------------------------------------------------------------------------
 
