@@ -1,0 +1,89 @@
+"""`ptc-gateway tools`: the fleet's catalog as the stub module, as JSON, or as the model's prompt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Literal
+
+from gateway.catalog import Catalog, build_catalog
+from gateway.cli._common import add_fleet_options
+from gateway.config import GatewaySettings, load_settings
+from gateway.policy import FilteredToolSource
+from gateway.stubs import catalog_json, render_module, render_prompt
+from gateway.upstream import connect_fleet
+
+__all__ = ["READY_TIMEOUT_S", "register", "render_catalog"]
+
+logger = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 60.0
+"""How long `tools` waits for every server's first connection attempt by default."""
+
+Format = Literal["python", "json", "prompt"]
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: ignore[reportPrivateUsage]
+    """Add `tools`."""
+    parser = subparsers.add_parser(
+        "tools",
+        help="print the fleet's tools: stub module (python), catalog (json) or the model's prompt",
+        description="Connect to every configured MCP server, wait for each one's first connection attempt, "
+        "and print the catalog. python: the importable stub module the sandbox loads; json: server, "
+        "original and Python names, schemas and annotations of every tool; prompt: the exact text the "
+        "model sees. Servers that fail are reported on stderr (exit status 1); the others are printed.",
+    )
+    add_fleet_options(parser)
+    parser.add_argument("--format", choices=("python", "json", "prompt"), default="python", help="default: python")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=READY_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"longest wait for the servers' first connection attempts (default {READY_TIMEOUT_S:g})",
+    )
+    parser.set_defaults(handler=_tools)
+
+
+def render_catalog(catalog: Catalog, settings: GatewaySettings, output: Format) -> str:
+    """The text `tools --format <output>` prints."""
+    match output:
+        case "python":
+            return render_module(catalog)
+        case "json":
+            return json.dumps(catalog_json(catalog), indent=2, ensure_ascii=False) + "\n"
+        case "prompt":
+            prompt = render_prompt(
+                catalog, settings=settings.stubs, limits=settings.limits, tool_name=settings.serve.tool_name
+            )
+            logger.info(
+                "stubs: %d bytes, JSON definitions: %d bytes (ratio %.2f), %s prompt",
+                prompt.stub_bytes,
+                prompt.json_bytes,
+                prompt.ratio,
+                "compact" if prompt.compact else "full",
+            )
+            return prompt.text
+
+
+async def _tools(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    servers = settings.resolved_servers()
+    failed: list[str] = []
+    async with connect_fleet(servers) as fleet:
+        try:
+            await fleet.wait_ready(args.wait)
+        except TimeoutError:
+            logger.warning("some servers had not answered after %g s; printing the others", args.wait)
+        for name, status in fleet.status().items():
+            if status.state != "ready":
+                failed.append(name)
+                reason = status.error or f"still {status.state}"
+                print(f"ptc-gateway: server {name!r} is not available: {reason}", file=sys.stderr)
+        source = FilteredToolSource.from_settings(fleet, settings)
+        catalog = build_catalog(await source.list_tools())
+    sys.stdout.write(render_catalog(catalog, settings, args.format))
+    sys.stdout.flush()
+    return 1 if failed else 0

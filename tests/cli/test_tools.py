@@ -1,0 +1,90 @@
+"""`ptc-gateway tools` against the five real servers (installed by scripts/install-test-servers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.cli import main
+from gateway.config import StdioServerConfig
+from tests.servers import (
+    everything_server,
+    filesystem_server,
+    git_server,
+    memory_server,
+    require_installed,
+    time_server,
+)
+from tests.stubs._golden import GOLDEN
+
+pytestmark = pytest.mark.servers
+
+
+def _entry(config: StdioServerConfig) -> dict[str, Any]:
+    entry: dict[str, Any] = {"command": config.command, "args": list(config.args)}
+    if config.env:
+        entry["env"] = dict(config.env)
+    return entry
+
+
+def _servers_file(tmp_path: Path, **extra: dict[str, Any]) -> Path:
+    require_installed()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    files = tmp_path / "files"
+    files.mkdir()
+    servers = {
+        "time": _entry(time_server()),
+        "git": _entry(git_server(repo)),
+        "everything": _entry(everything_server()) | {"args": ["stdio"]},
+        "memory": _entry(memory_server(tmp_path / "memory.jsonl")),
+        "filesystem": _entry(filesystem_server(files)),
+        **extra,
+    }
+    path = tmp_path / "servers.json"
+    path.write_text(json.dumps({"mcpServers": servers}), encoding="utf-8")
+    (tmp_path / "gateway.toml").write_text("", encoding="utf-8")  # not the repo's configs/gateway.toml
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["tools", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_python_format_imports_has_every_tool_and_is_identical_on_a_second_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    servers = str(_servers_file(tmp_path))
+    code, first, _ = _run(capsys, "--servers", servers, "--config", str(tmp_path / "gateway.toml"))
+    assert code == 0
+    scope: dict[str, Any] = {}
+    exec(compile(first, "stubs.py", "exec"), scope)
+    for name in ("everything", "filesystem", "git", "memory", "time_tools"):
+        assert isinstance(scope[name], type)
+    code, second, _ = _run(capsys, "--servers", servers, "--config", str(tmp_path / "gateway.toml"))
+    assert code == 0
+    assert second == first
+    # The committed corpus (tests/fixtures/schemas/real) is what these servers really list.
+    golden = (GOLDEN / "real_module.py.txt").read_text(encoding="utf-8")
+    assert first == golden, "the real servers changed: re-run tests/fixtures/dump_real_schemas.py"
+
+
+def test_a_server_that_cannot_start_is_reported_and_the_others_are_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    servers = _servers_file(tmp_path, broken={"command": str(tmp_path / "no-such-server")})
+    code, out, err = _run(
+        capsys, "--servers", str(servers), "--format", "json", "--config", str(tmp_path / "gateway.toml")
+    )
+    assert code == 1
+    assert "server 'broken' is not available" in err
+    entries = json.loads(out)
+    assert {e["server"] for e in entries} == {"everything", "filesystem", "git", "memory", "time"}
+    assert len(entries) == 50
