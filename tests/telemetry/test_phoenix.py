@@ -109,7 +109,9 @@ async def test_trace_exported_over_otlp_http_reads_back_from_phoenix(tmp_path: P
         with anyio.fail_after(90):
             done = await anyio.run_process([sys.executable, str(SCENARIO)], env=env, check=False)
         assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
-        trace_id = json.loads(done.stdout.decode().strip().splitlines()[-1])["trace_id"]
+        run = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        assert run["error"] == "" and "stock: 49" in run["stdout"], run
+        trace_id = run["trace_id"]
         # server + execution + acquire + 4 client spans + 4 SDK wire spans + 3 upstream SDK server spans
         spans = await read_trace(url, trace_id, expected=14)
 
@@ -126,7 +128,9 @@ async def test_trace_exported_over_otlp_http_reads_back_from_phoenix(tmp_path: P
     assert parent(execution) is server
     assert execution["attributes"]["ptc.execution.outcome"] == "ok"
     (acquire,) = [s for s in spans if s["name"] == "sandbox.acquire"]
-    assert parent(acquire) is execution and acquire["attributes"]["ptc.sandbox.start"] == "warm"
+    assert parent(acquire) is execution
+    assert acquire["attributes"]["ptc.sandbox.backend"] == "local-process"
+    assert acquire["attributes"]["ptc.sandbox.start"] == "cold"
 
     calls = [
         s
