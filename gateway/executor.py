@@ -9,7 +9,10 @@ The MCP server, the orchestrator and the CLI call only this::
 limit or a protocol violation all come back as `ExecutionResult.error`, with the stdout/stderr
 captured up to that point and the count of tool calls that had completed. It raises only for
 cancellation (the sandbox is killed first) and `SandboxUnavailableError` (no sandbox could be
-started at all).
+started at all). The sandbox is always closed (killed and removed) under a shielded scope.
+
+`execution_timeout_s` and `ExecutionResult.duration_s` count from the moment the job is sent:
+acquiring the sandbox (warm pool or cold start) is the backend's time, bounded by the backend.
 
 Every frame from the sandbox is untrusted: the host checks its size and nonce (`FrameDecoder`),
 its shape (the pydantic models below), that a call names a tool of the catalog, and the
