@@ -181,3 +181,15 @@ async def test_seed_question_in_the_docker_sandbox(bedrock: Serve, open_demo_gat
     assert result.stats.turns == 2
     assert result.stats.tool_calls == 33
     assert "16 members, first: " in endpoint.turns[1].tool_results()[0]["text"]
+
+
+@pytest.mark.anyio
+async def test_classic_with_parallel_tool_calls_in_one_turn(bedrock: Serve, open_demo_gateway: OpenGateway) -> None:
+    endpoint = bedrock(classic_model(TRAVEL, parallel=True))
+    async with open_demo_gateway(hr=False) as gateway:
+        with anyio.fail_after(90):
+            result = await ask(gateway, TRAVEL.question, model=BedrockModelClient(model_id=CLAUDE), mode="classic")
+    assert result.answer == EXPECTED
+    assert result.stats.turns == 3
+    assert result.stats.tool_calls == 33
+    assert len(endpoint.turns[2].tool_results()) == 32  # every toolUse of a turn answered in one user message
