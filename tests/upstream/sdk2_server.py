@@ -6,6 +6,7 @@ Run over stdio (`python sdk2_server.py`), or build the ASGI app for streamable H
 - `echo(text)`: returns the text;
 - `pid()`: the server's process id (read-only, idempotent: safe to resend after a crash);
 - `hang()`: never answers (until cancelled);
+- `crash()`: the process exits in the middle of the call;
 - `add_tool(name)`: registers a new tool and announces `tools/list_changed` in both eras;
 - `request_meta()`: the `_meta` the request carried (to check pass-through);
 - `count(n)`: reports progress n times, then returns n.
@@ -35,6 +36,11 @@ def build_server() -> MCPServer:
     def pid() -> int:
         """The server's process id."""
         return os.getpid()
+
+    @server.tool()
+    def crash() -> str:
+        """Exit the process in the middle of the call."""
+        os._exit(3)
 
     @server.tool()
     async def hang() -> str:

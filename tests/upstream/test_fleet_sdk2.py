@@ -228,3 +228,18 @@ async def test_paginated_listing_and_content_conversion() -> None:
             ResourceContent(uri="file:///b.txt", text="bee"),
             ResourceContent(uri="file:///c.bin", blob="AAE="),
         )
+
+
+@pytest.mark.usefixtures("servers_installed")
+async def test_crash_during_a_call_fails_that_call_only(sdk2_server: StdioServerConfig) -> None:
+    async with connect_fleet({"sdk2": sdk2_server, "time": time_server()}) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        first = number(await fleet.call_tool(ToolRef(server="sdk2", name="pid"), {}))
+        # Not read-only nor idempotent: never resent, the caller is told what happened.
+        with pytest.raises(ServerUnavailableError, match="closed the connection during the call to 'crash'"):
+            await fleet.call_tool(ToolRef(server="sdk2", name="crash"), {})
+        with anyio.fail_after(60):
+            second = number(await fleet.call_tool(ToolRef(server="sdk2", name="pid"), {}))
+        assert second != first
+        now = await fleet.call_tool(ToolRef(server="time", name="get_current_time"), {"timezone": "UTC"})
+        assert not now.is_error
