@@ -66,7 +66,7 @@ tool_specs = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(tool_specs, max_size=4))
 def test_any_schema_renders_a_module_that_compiles_and_matches(specs: list[ToolSpec]) -> None:
     catalog = build_catalog(specs)
