@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, get_args
 
+import anyio
 import mcp_types as types
 from mcp.server.connection import allowed_log_levels
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 LOG_LEVELS: Final[tuple[types.LoggingLevel, ...]] = get_args(types.LoggingLevel)
 DEFAULT_LOG_LEVEL: Final[types.LoggingLevel] = "info"
+NOTIFY_TIMEOUT_S: Final = 2.0
 MAX_REMEMBERED_CONNECTIONS: Final = 1024
 """Handshake connections remembered for broadcasts; the oldest is forgotten beyond this."""
 
@@ -93,8 +95,7 @@ class Clients:
         """Tell every client that the tool list (the tool's description) changed."""
         await self.bus.publish(ToolsListChanged())
         for handshake in list(self._handshakes.values()):
-            # Connection-scoped and best-effort: the SDK drops it if the channel is gone.
-            await handshake.session.send_notification(types.ToolListChangedNotification())
+            await _send(handshake.session, types.ToolListChangedNotification())
 
     async def upstream_event(self, event: FleetEvent) -> None:
         """`on_event` for the fleet: upstream failures and recoveries as MCP log messages."""
@@ -108,9 +109,23 @@ class Clients:
         )
         for handshake in list(self._handshakes.values()):
             if LOG_LEVELS.index(level) >= LOG_LEVELS.index(handshake.level):
-                await handshake.session.send_notification(notification)
+                await _send(handshake.session, notification)
         for ctx in list(self._running.values()):
             if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and level in allowed_log_levels(
                 ctx.protocol_version, ctx.meta
             ):
-                await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
+                await _send(ctx.session, notification, related_request_id=ctx.request_id)
+
+
+async def _send(
+    session: ServerSession, notification: types.ServerNotification, *, related_request_id: types.RequestId | None = None
+) -> None:
+    """Best-effort: a gone or stuck client must not stall the fleet's event path or the catalog watcher.
+
+    The SDK already drops notifications for closed channels; the timeout covers a client that stopped
+    reading its end of the pipe.
+    """
+    with anyio.move_on_after(NOTIFY_TIMEOUT_S) as scope:
+        await session.send_notification(notification, related_request_id=related_request_id)
+    if scope.cancelled_caught:
+        logger.debug("dropped %s: the client did not take it within %.0f s", notification.method, NOTIFY_TIMEOUT_S)
