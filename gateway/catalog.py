@@ -17,8 +17,9 @@ Naming rules (applied to server keys, tool names and parameter names alike):
 - for server keys only: a name that would shadow a builtin, a stdlib module or a name the sandbox
   defines itself (``time``, ``json``, ``print``, ``search_tools``…) gets the suffix ``_tools``
   (``time`` -> ``time_tools``);
-- names that still collide get ``_2``, ``_3``… (just ``2``, ``3``… after a trailing ``_``) Names that needed no change keep them first, then
-  the others in order of their original name, so the result never depends on discovery order.
+- names that still collide get ``_2``, ``_3``… (``2``, ``3``… after a trailing ``_``). Names that
+  needed no change keep them first, then the others in order of their original name, so the result
+  never depends on discovery order.
 
 Parameters are in signature order: required ones first, then optional ones, each group in the
 order of the schema's ``properties`` (the order the server's author wrote, which reads best; it is
