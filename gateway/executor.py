@@ -68,6 +68,8 @@ EXIT_STATUS_WAIT_S = 1.0
 _EXIT_STATUS_POLL_S = 0.02
 _DIAGNOSTICS_CHARS = 2000
 _OOM_STATUSES = frozenset({137, -9})
+STUB_ERROR_TYPE = "StubError"
+"""`done.error.type` when the runner could not load the stubs (sent before `started`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -549,10 +551,9 @@ def _failure(run: _Run) -> ExecutionFailure | None:
         traceback=_clean(error.traceback) if error.traceback is not None else None,
         lineno=error.lineno,
     )
-    if not run.started:
-        if error.type != "SyntaxError":
-            # The runner could not even install the tools: a gateway-side fault, not the code's.
-            exc = SandboxCrashError(f"the sandbox could not start the code: {error.message}", progress=run.progress())
-            return ExecutionFailure(kind="crash", type=type(exc).__name__, message=str(exc), exception=exc)
+    if not run.started and error.type == STUB_ERROR_TYPE:
+        # The runner could not even install the tools: a gateway-side fault, not the code's.
+        exc = SandboxCrashError(f"the sandbox could not start the code: {error.message}", progress=run.progress())
+        return ExecutionFailure(kind="crash", type=type(exc).__name__, message=str(exc), exception=exc)
     kind: FailureKind = "tool" if error.type == "ToolError" else "code"
     return ExecutionFailure(kind=kind, type=error.type, message=error.message, traceback=error.traceback)

@@ -455,3 +455,17 @@ async def test_broken_stubs_are_a_crash_before_the_code_starts(sandbox_backend: 
         "the code did not start"
     )
     assert result.stdout == ""
+
+
+async def test_null_bytes_in_the_code_are_the_codes_error(sandbox_backend: BaseSandboxBackend) -> None:
+    result = await run(sandbox_backend, "x = 1\x00")
+    assert result.error is not None
+    assert result.error.kind == "code"
+    assert result.error.type in ("ValueError", "SyntaxError")  # depends on the Python version
+
+
+async def test_help_on_namespaces_and_other_objects(sandbox_backend: BaseSandboxBackend) -> None:
+    result = await run(sandbox_backend, "help(files)\nhelp(len)", helpers=True)
+    assert result.ok, result.error
+    assert result.stdout.startswith("# files.read_file\nasync def read_file(")
+    assert "Return the number of items in a container." in result.stdout
