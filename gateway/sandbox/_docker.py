@@ -78,7 +78,7 @@ class DockerSandbox(BaseSandbox):
         info: SandboxInfo,
         max_diagnostics_bytes: int,
         memory_mb: int,
-        on_close: Any = None,
+        on_close: Callable[[str], None] | None = None,
     ) -> None:
         self.info = info
         self._api = api
@@ -246,6 +246,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self._api: EngineApi | None = None
         self._mode: RuntimeMode = "baked"
         self._owned: set[str] = set()
+        self._sandboxes: dict[str, DockerSandbox] = {}
+        """Handed-out or pooled sandboxes not yet closed (their sockets are closed with the backend)."""
         self._lock = anyio.Lock()
         self._tg: TaskGroup | None = None
         self._pool: WarmPool[DockerSandbox] | None = None
@@ -418,8 +420,9 @@ class DockerSandboxBackend(BaseSandboxBackend):
                     info=SandboxInfo(backend=self.name, id=container_id[:12], start="cold", start_duration_s=0.0),
                     max_diagnostics_bytes=self.settings.max_diagnostics_bytes,
                     memory_mb=self.settings.memory_mb,
-                    on_close=self._owned.discard,
+                    on_close=self._forget,
                 )
+                self._sandboxes[container_id] = sandbox
                 with engine_errors("starting a sandbox container"):
                     await anyio.to_thread.run_sync(api.start, container_id)
                 if self._mode == "stdin":
@@ -439,6 +442,10 @@ class DockerSandboxBackend(BaseSandboxBackend):
             sandbox.info, start="warm" if kind == "warm" else "cold", start_duration_s=anyio.current_time() - began
         )
         return sandbox
+
+    def _forget(self, container_id: str) -> None:
+        self._owned.discard(container_id)
+        self._sandboxes.pop(container_id, None)
 
     async def _discard(self, container_id: str, sandbox: DockerSandbox | None) -> None:
         with anyio.CancelScope(shield=True):
@@ -464,9 +471,12 @@ class DockerSandboxBackend(BaseSandboxBackend):
             api = self._api
             if api is not None:
                 async with anyio.create_task_group() as tg:
-                    for container_id in list(self._owned):
+                    for sandbox in list(self._sandboxes.values()):
+                        tg.start_soon(_close_sandbox, sandbox)
+                    for container_id in self._owned - set(self._sandboxes):
                         tg.start_soon(_remove, api, container_id)
                 self._owned.clear()
+                self._sandboxes.clear()
                 await anyio.to_thread.run_sync(api.close)
 
 

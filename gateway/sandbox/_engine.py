@@ -7,6 +7,7 @@ blocking: callers run them with `anyio.to_thread.run_sync`.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
@@ -82,6 +83,10 @@ def _explain(error: docker.errors.APIError | docker.errors.NotFound) -> str:
 
 def connect_engine(docker_host: str | None, *, timeout_s: float = 60.0) -> EngineApi:
     """A low-level client to the engine, checked with a version call. Blocking."""
+    address = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if address.startswith("unix://") and not os.path.exists(address.removeprefix("unix://")):
+        # Checked here: the SDK would leak the socket of the failed connection.
+        raise SandboxUnavailableError(f"no Docker engine socket at {address.removeprefix('unix://')}; {ENGINE_FIX}")
     with engine_errors("connecting to Docker"):
         if docker_host:
             client = docker.APIClient(base_url=docker_host, version="auto", timeout=int(timeout_s), max_pool_size=32)
