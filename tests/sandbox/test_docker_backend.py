@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from typing import Any
 
@@ -167,7 +166,7 @@ async def test_closing_the_backend_removes_everything_it_owns() -> None:
 
 async def test_orphans_of_dead_gateways_are_reaped() -> None:
     settings = docker_settings(pool_size=0)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    dead = await anyio.run_process([sys.executable, "-c", "import os; print(os.getpid())"])
     dead_pid = dead.stdout.decode().strip()
     async with DockerSandboxBackend(settings, LIMITS) as creator:
         orphan = await creator.acquire()
