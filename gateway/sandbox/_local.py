@@ -120,20 +120,23 @@ class LocalProcessBackend(BaseSandboxBackend):
         t0 = anyio.current_time()
         workdir = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="ptc-local-"))
         diagnostics = await anyio.to_thread.run_sync(_open_diagnostics, workdir)
+        process: Process | None = None
         try:
-            process = await anyio.open_process(
-                [self.python, "-I", "-c", _BOOTSTRAP.format(path=_BRIDGE_PARENT)],
-                stdin=PIPE,
-                stdout=PIPE,
-                stderr=diagnostics,
-                cwd=workdir,
-                env={},
-                start_new_session=True,
-            )
+            with anyio.CancelScope(shield=True):  # a process spawned under cancellation would leak
+                process = await anyio.open_process(
+                    [self.python, "-I", "-c", _BOOTSTRAP.format(path=_BRIDGE_PARENT)],
+                    stdin=PIPE,
+                    stdout=PIPE,
+                    stderr=diagnostics,
+                    cwd=workdir,
+                    env={},
+                    start_new_session=True,
+                )
         except OSError as e:
             diagnostics.close()
             await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
             raise SandboxUnavailableError(f"could not start {self.python!r}: {e}") from e
+        assert process is not None
         sandbox = LocalProcessSandbox(
             process=process,
             workdir=workdir,
