@@ -13,7 +13,7 @@ import anyio
 
 from gateway.cli._common import add_fleet_options
 from gateway.config import ServeSettings, load_settings
-from gateway.server import open_server, serve_http, serve_stdio
+from gateway.server import open_server, serve_http, serve_stdio, transport_security
 
 __all__ = ["register"]
 
@@ -64,6 +64,8 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.sandbox is not None:
         sandbox = sandbox.model_copy(update={"backend": args.sandbox})
     settings = settings.model_copy(update={"serve": serve, "sandbox": sandbox})
+    if serve.transport == "http":
+        transport_security(serve)  # refuse an unsafe bind before starting anything
 
     async with open_server(settings) as server, anyio.create_task_group() as tg:
         stop = anyio.Event()

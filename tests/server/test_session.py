@@ -78,15 +78,22 @@ async def test_destructive_call_asks_the_user(
 
 
 @pytest.mark.anyio
-async def test_client_without_elicitation_is_refused_not_assumed(
-    servers_file: Path, gateway_env: dict[str, str]
+@pytest.mark.parametrize("mode", ["legacy", "auto"], ids=["no-elicitation", "modern-era"])
+async def test_client_that_cannot_be_asked_is_refused(
+    mode: str, servers_file: Path, gateway_env: dict[str, str]
 ) -> None:
+    # legacy: the client declares no elicitation. 2026-07-28: it does, but that era has no
+    # server-initiated requests, so it cannot be asked mid-call either. Never assumed approved.
     changes = ListChanged()
+    approver = Approver("accept", {"approve": True}) if mode == "auto" else None
     with anyio.fail_after(60):
-        async with Client(_params(servers_file, gateway_env), mode="legacy", message_handler=changes) as client:
+        async with Client(
+            _params(servers_file, gateway_env), mode=mode, message_handler=changes, elicitation_callback=approver
+        ) as client:
             await ready_description(client, changes)
             outcome = await _run(client, DELETE_CODE)
             assert outcome["stdout"].startswith("refused: Call to testbox/delete_item needs the user's approval")
+    assert approver is None or approver.messages == []
 
 
 @pytest.mark.anyio
