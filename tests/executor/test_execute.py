@@ -469,3 +469,12 @@ async def test_help_on_namespaces_and_other_objects(sandbox_backend: BaseSandbox
     assert result.ok, result.error
     assert result.stdout.startswith("# files.read_file\nasync def read_file(")
     assert "Return the number of items in a container." in result.stdout
+
+
+async def test_100_mb_printed_is_capped(sandbox_backend: BaseSandboxBackend) -> None:
+    code = "import sys\nblock = 'z' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(block)\nprint('done')"
+    result = await run(sandbox_backend, code)
+    assert result.ok, result.error
+    assert result.stdout_truncated
+    assert len(result.stdout) < ExecutionLimits().max_output_bytes + 200
+    assert f"{100 * (1 << 20) + 5 - ExecutionLimits().max_output_bytes} more bytes dropped" in result.stdout
