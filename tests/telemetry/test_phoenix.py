@@ -42,16 +42,22 @@ def http_get(url: str) -> tuple[int, bytes]:
         return 0, b""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all sockets held open until every port is chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 @asynccontextmanager
 async def running_phoenix(workdir: Path) -> AsyncIterator[str]:
-    port, grpc_port = free_port(), free_port()
-    env = os.environ | {
+    port, grpc_port = free_ports(2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {
         "PHOENIX_HOST": "127.0.0.1",
         "PHOENIX_PORT": str(port),
         "PHOENIX_GRPC_PORT": str(grpc_port),
