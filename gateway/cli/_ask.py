@@ -16,8 +16,9 @@ from typing import Any, cast
 from gateway.app import open_gateway
 from gateway.cli._common import add_fleet_options
 from gateway.config import load_settings
+from gateway.errors import ConfigError, GatewayError
 from gateway.models import BedrockModelClient
-from gateway.orchestrator import Hooks, Mode, ask
+from gateway.orchestrator import Hooks, Mode, RunResult, ask
 
 __all__ = ["register"]
 
@@ -88,6 +89,12 @@ async def _ask(args: argparse.Namespace) -> int:
     hooks = (
         Hooks() if as_json else Hooks(on_text=on_text, on_code=on_code, on_tool_call=on_tool_call, on_result=on_result)
     )
+    if mode == "classic" and not model.profile.tool_use:
+        raise ConfigError(
+            f"classic mode needs native tool use and {model.model_id!r} is configured without it", key="model.tool_use"
+        )
+    failure: GatewayError | None = None
+    result: RunResult | None = None
     async with open_gateway(settings) as gateway:
         try:
             await gateway.fleet.wait_ready(FLEET_READY_TIMEOUT_S)
@@ -95,7 +102,14 @@ async def _ask(args: argparse.Namespace) -> int:
             logger.warning(
                 "some servers were still connecting after %.0f s; going on without them", FLEET_READY_TIMEOUT_S
             )
-        result = await ask(gateway, args.question, model=model, mode=mode, hooks=hooks)
+        try:
+            result = await ask(gateway, args.question, model=model, mode=mode, hooks=hooks)
+        except GatewayError as e:
+            # Re-raised outside the gateway's task groups, so the CLI reports it as one clear error.
+            failure = e
+    if failure is not None:
+        raise failure
+    assert result is not None
 
     if as_json:
         print(json.dumps(result.to_json(), indent=2))

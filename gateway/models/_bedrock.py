@@ -9,6 +9,7 @@ rate limiting). Every boto3 call runs in a worker thread; botocore types and exc
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal, Protocol, cast
 
@@ -94,7 +95,9 @@ def _model_error(e: Exception, *, model_id: str, region: str | None, attempts: i
             "~/.aws, SSO, then the instance or task role)"
         )
     if isinstance(e, botocore.exceptions.NoRegionError):
-        return ModelError("no AWS region configured: set AWS_REGION or [model] region")
+        return ModelError(
+            "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile region) or [model] region"
+        )
     if isinstance(e, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError):
         return ModelError(f"could not reach Bedrock for {where}: {e}", retryable=True)
     if isinstance(e, botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectTimeoutError):
@@ -161,7 +164,9 @@ class BedrockModelClient(BaseModelClient):
             connect_timeout=self._connect_timeout_s,
         )
         try:
-            session = boto3.Session(profile_name=self._aws_profile, region_name=self._region)
+            # botocore reads AWS_DEFAULT_REGION; the other AWS SDKs and CLIs read AWS_REGION too.
+            region = self._region or os.environ.get("AWS_REGION") or None
+            session = boto3.Session(profile_name=self._aws_profile, region_name=region)
             # The endpoint comes from the chain too: AWS_ENDPOINT_URL_BEDROCK_RUNTIME / the profile.
             client: object = session.client("bedrock-runtime", config=config)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         except botocore.exceptions.ProfileNotFound as e:

@@ -79,3 +79,18 @@ async def test_ask_streams_answer_and_prints_summary(bedrock: Serve, tmp_path: P
     assert "model turns   2" in err
     assert [turn.model_id for turn in endpoint.turns] == [LLAMA, LLAMA]
     assert [turn.api for turn in endpoint.turns] == ["converse-stream", "converse-stream"]
+
+
+@pytest.mark.anyio
+async def test_ask_reports_a_model_error_without_a_traceback(bedrock: Serve, tmp_path: Path) -> None:
+    endpoint = bedrock(ptc_model(ONE_CALL))
+    endpoint.throttle(100)
+    env = {**os.environ, "PTC_MODEL__MAX_ATTEMPTS": "2"}
+    code, out, err = await _run(
+        ["ask", ONE_CALL.question, "--servers", str(_servers_file(tmp_path)), "--sandbox", "local-process"], env
+    )
+    assert code == 1
+    assert "Traceback" not in err
+    assert "ptc-gateway: Bedrock throttled model 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'" in err
+    assert "2 attempts did not get through" in err
+    assert endpoint.throttled == 2
