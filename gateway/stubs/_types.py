@@ -142,7 +142,7 @@ class TypeRenderer:
                 options = [self._merge_member(base, m) for m in members]
                 several = sum(1 for m in options if not _is_null(m)) > 1
                 return _union(
-                    self._type(m, hint=f"{hint}Option{i}" if several else hint, depth=depth + 1)
+                    self._type(m, hint=_member_hint(m, hint, i) if several else hint, depth=depth + 1)
                     for i, m in enumerate(options, 1)
                 )
         all_of = schema.get("allOf")
@@ -326,6 +326,23 @@ class TypeRenderer:
             result = self._type(target, hint=ref_hint, depth=depth + 1)
         state.in_progress, state.result = False, result
         return result
+
+
+def _member_hint(member: JsonValue, hint: str, index: int) -> str:
+    """A union member's name: after its discriminator (`kind: Literal["a"]` -> `...A`), else `...Option<i>`."""
+    if isinstance(member, dict):
+        properties = member.get("properties")
+        if isinstance(properties, dict):
+            for sub in properties.values():
+                if not isinstance(sub, dict):
+                    continue
+                value = sub.get("const")
+                enum = sub.get("enum")
+                if value is None and isinstance(enum, list) and len(enum) == 1:
+                    value = enum[0]
+                if isinstance(value, str) and value:
+                    return hint + pascal_case(value)
+    return f"{hint}Option{index}"
 
 
 def _is_null(schema: JsonValue) -> bool:

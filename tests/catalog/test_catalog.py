@@ -108,3 +108,10 @@ def test_duplicate_tool_names_are_resolved_independently_of_order() -> None:
     two = _spec("s", "t", {"type": "object", "properties": {"b": {}}})
     assert build_catalog([one, two]) == build_catalog([two, one])
     assert len(build_catalog([one, two]).tools) == 1
+
+
+def test_suffix_after_a_trailing_underscore_never_makes_a_leading_dunder() -> None:
+    catalog = build_catalog([_spec("s", "class"), _spec("s", "class_"), _spec("s", ""), _spec("s", "-")])
+    names = {t.spec.name: t.python_name for t in catalog.tools}
+    assert names == {"class_": "class_", "class": "class_2", "": "_", "-": "_2"}
+    assert not any(name.startswith("__") for name in names.values())
