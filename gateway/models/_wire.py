@@ -98,7 +98,8 @@ def converse_kwargs(request: ModelRequest, *, model_id: str, profile: ModelProfi
             if t.description:  # Converse requires a non-empty description when one is given
                 spec["description"] = t.description
             tools.append({"toolSpec": spec})
-        if cache:
+        if cache and profile.anthropic:
+            # Claude caches the tool list too; Nova caches system and messages only.
             tools.append({"cachePoint": {"type": "default"}})
         kwargs["toolConfig"] = {"tools": tools}
     return kwargs
