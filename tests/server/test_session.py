@@ -17,11 +17,13 @@ from mcp.client.context import ClientRequestContext
 from tests.server.conftest import ListChanged, ready_description, serve_args
 
 DELETE_CODE = """
-try:
-    print((await testbox.delete_item(item_id="invoice-7"))["result"])
-except ToolError as e:
-    print("refused:", e)
+for item in ("invoice-7", "invoice-8"):
+    try:
+        print((await testbox.delete_item(item_id=item))["result"])
+    except ToolError as e:
+        print("refused:", e)
 """
+DECLINED = "refused: The user declined the call to testbox/delete_item; it was not made.\n"
 
 
 def _params(servers_file: Path, env: dict[str, str], sandbox: str = "local-process") -> StdioServerParameters:
@@ -51,15 +53,18 @@ async def _run(client: Client, code: str, **kwargs: Any) -> dict[str, Any]:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("approver", "expected"),
+    ("approver", "expected", "questions"),
     [
-        (Approver("accept", {"approve": True}), "deleted invoice-7\n"),
-        (Approver("decline"), "refused: The user declined the call to testbox/delete_item; it was not made.\n"),
+        (Approver("accept", {"approve": True}), "deleted invoice-7\ndeleted invoice-8\n", 2),
+        (Approver("accept", {"approve": True, "remember": True}), "deleted invoice-7\ndeleted invoice-8\n", 1),
+        # A refusal sticks for the rest of the execution: the loop does not ask again.
+        (Approver("accept", {"approve": False}), DECLINED * 2, 1),
+        (Approver("decline"), DECLINED * 2, 1),
     ],
-    ids=["accepts", "declines"],
+    ids=["accepts", "accepts-and-remembers", "unticks-approve", "declines"],
 )
 async def test_destructive_call_asks_the_user(
-    approver: Approver, expected: str, servers_file: Path, gateway_env: dict[str, str]
+    approver: Approver, expected: str, questions: int, servers_file: Path, gateway_env: dict[str, str]
 ) -> None:
     changes = ListChanged()
     with anyio.fail_after(60):
@@ -69,12 +74,12 @@ async def test_destructive_call_asks_the_user(
             await ready_description(client, changes)
             outcome = await _run(client, DELETE_CODE)
             assert outcome["stdout"] == expected
-            assert len(approver.messages) == 1
+            assert len(approver.messages) == questions
             assert "testbox/delete_item" in approver.messages[0]
             assert "invoice-7" in approver.messages[0]
             # Read-only tools never ask.
             await _run(client, "await testbox.whoami()")
-            assert len(approver.messages) == 1
+            assert len(approver.messages) == questions
 
 
 @pytest.mark.anyio
