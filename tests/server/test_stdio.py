@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import anyio
@@ -81,3 +82,24 @@ async def test_end_to_end_over_stdio_with_docker(docker: None, servers_file: Pat
             assert not result.is_error, result.content
             assert result.structured_content is not None
             assert json.loads(result.structured_content["stdout"]) == expected_parallel()
+
+
+@pytest.mark.anyio
+async def test_answers_at_once_while_a_server_is_still_starting(tmp_path: Path, gateway_env: dict[str, str]) -> None:
+    upstream = Path(__file__).with_name("upstream_server.py")
+    late = {"command": "sh", "args": ["-c", f'sleep 5; exec "{sys.executable}" "{upstream}"']}
+    servers = tmp_path / "late.json"
+    servers.write_text(json.dumps({"mcpServers": {"late": late}}), encoding="utf-8")
+    changes = ListChanged()
+    with anyio.fail_after(60):
+        async with Client(_params(servers, gateway_env), mode="legacy", message_handler=changes) as client:
+            tools = (await client.list_tools()).tools
+            assert [tool.name for tool in tools] == ["execute_code"]
+            assert "Still starting (their tools will appear here when ready): late." in (tools[0].description or "")
+            # The tool works meanwhile (the late server's namespace just is not there yet).
+            early = await client.call_tool("execute_code", {"code": "print('ok')"})
+            assert early.structured_content is not None and early.structured_content["stdout"] == "ok\n"
+
+            description = await ready_description(client, changes)
+            assert changes.count >= 1
+            assert "async def whoami" in description
