@@ -211,7 +211,7 @@ class _Run:
         self.fault: _Fault | None = None
         self.stdout = _Capture(limits.max_output_bytes)
         self.stderr = _Capture(limits.max_output_bytes)
-        self.send_lock = anyio.Lock()
+        self.send_lock = anyio.Lock(fast_acquire=True)
         self.limiter = anyio.CapacityLimiter(limits.max_concurrent_calls)
         self.t0 = anyio.current_time()
 
@@ -358,7 +358,10 @@ class Executor:
                 # Backpressure: at most max_concurrent_calls calls (and their arguments) exist at once;
                 # until one finishes, the runner's further frames wait in its pipe.
                 token = object()
-                await run.limiter.acquire_on_behalf_of(token)
+                try:
+                    run.limiter.acquire_on_behalf_of_nowait(token)  # the common case skips a loop pass
+                except anyio.WouldBlock:
+                    await run.limiter.acquire_on_behalf_of(token)
                 tg.start_soon(self._call, run, sandbox, tool, frame, hooks, token)
             case _:  # pragma: no cover - exhaustive
                 assert_never(frame)
