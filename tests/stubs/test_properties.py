@@ -55,7 +55,7 @@ def _schemas(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.fixed_dictionaries({}, optional=keyword_values)
 
 
-schemas = st.recursive(st.booleans() | st.just({}), _schemas, max_leaves=12)
+schemas = st.recursive(st.booleans() | st.just({}), _schemas, max_leaves=8)
 tool_specs = st.builds(
     ToolSpec,
     server=names,
@@ -66,7 +66,12 @@ tool_specs = st.builds(
 )
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: no flaky CI
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.lists(tool_specs, max_size=4))
 def test_any_schema_renders_a_module_that_compiles_and_matches(specs: list[ToolSpec]) -> None:
     catalog = build_catalog(specs)
