@@ -74,3 +74,26 @@ async def test_health_token_and_rebinding_protection(servers_file: Path, gateway
                 Client(streamable_http_client(url, http_client=authed)) as client,
             ):
                 assert [tool.name for tool in (await client.list_tools()).tools] == ["execute_code"]
+
+
+@pytest.mark.anyio
+async def test_stateless_http_serves_both_eras(servers_file: Path, gateway_env: dict[str, str]) -> None:
+    env = {**gateway_env, "PTC_SERVE__STATELESS": "true"}
+    code = "print(len((await expenses.list_departments())['result']))"
+    with anyio.fail_after(90):
+        async with http_gateway(serve_args(servers_file), env) as (url, _):
+            async with httpx2.AsyncClient() as http:
+                opened = await http.post(url, json=INITIALIZE, headers=HEADERS)
+                assert opened.status_code == 200
+                assert "mcp-session-id" not in opened.headers  # nothing ties a client to this replica
+            for mode in ("legacy", "auto"):
+                changes = ListChanged()
+                async with Client(url, mode=mode, message_handler=changes) as client:
+                    if mode == "auto":
+                        await ready_description(client, changes)
+                    else:  # no standalone channel without sessions: poll the catalog instead
+                        while "Still starting" in ((await client.list_tools()).tools[0].description or ""):
+                            await anyio.sleep(0.2)
+                    result = await client.call_tool("execute_code", {"code": code})
+                    assert result.structured_content is not None
+                    assert result.structured_content["stdout"] == "5\n", result.content
