@@ -55,7 +55,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.sandbox import BaseSandbox, BaseSandboxBackend
-from gateway.tools import BaseToolSource, JsonValue, TextContent, ToolRef, ToolResult
+from gateway.tools import BaseToolSource, Content, JsonValue, TextContent, ToolRef, ToolResult
 
 __all__ = ["ExecutionFailure", "ExecutionHooks", "ExecutionResult", "Executor", "FailureKind"]
 
@@ -504,7 +504,7 @@ def _error_message(call_id: int, text: str) -> ResultMessage:
     return {"type": "result", "id": call_id, "ok": False, "error": {"type": "ToolError", "message": text}}
 
 
-def _content_block(block: Any) -> dict[str, JsonValue]:
+def _content_block(block: Content) -> dict[str, JsonValue]:
     """A content block as the runner's `Content` object reads it (None fields are left out)."""
     fields: dict[str, JsonValue] = {"type": block.type}
     for key in ("text", "data", "mime_type", "uri", "name", "description"):
