@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 
 from gateway.app import Gateway, open_gateway
 from gateway.config import ExecutionLimits, GatewaySettings, StdioServerConfig
-from gateway.executor import ExecutionResult
+from gateway.executor import ExecutionResult, Executor
 from gateway.sandbox._docker import DockerSandboxBackend
 from tests.sandbox._docker import count_owned_containers, docker_settings
 
@@ -25,6 +24,7 @@ pytestmark = pytest.mark.anyio
 
 SERVER = Path(__file__).resolve().parents[2] / "examples" / "expenses_server.py"
 SECRET = "ptc-hostile-secret-7f3a9c1e"
+Hostile = tuple[Gateway, DockerSandboxBackend]
 HEALTHY = "print(len(await expenses.list_departments()))"
 
 # Find the runner's private protocol channel from inside the sandbox: what a determined attacker
@@ -35,8 +35,9 @@ channel = next(o for o in gc.get_objects() if type(o).__name__ == "Channel" and 
 """
 
 
-@asynccontextmanager
-async def hostile_gateway(**limits: Any) -> AsyncIterator[tuple[Gateway, DockerSandboxBackend]]:
+@pytest.fixture(scope="module")
+async def hostile() -> AsyncIterator[Hostile]:
+    """One gateway for the module: a real stdio server holding a secret, a Docker backend with no pool."""
     settings = GatewaySettings(
         servers={
             "expenses": StdioServerConfig(
@@ -44,9 +45,6 @@ async def hostile_gateway(**limits: Any) -> AsyncIterator[tuple[Gateway, DockerS
             )
         },
         sandbox=docker_settings(pool_size=0, memory_mb=128, pids_limit=64),
-        limits=ExecutionLimits(
-            **{"execution_timeout_s": 5.0, "max_tool_calls": 100, "max_output_bytes": 64 * 1024, **limits}
-        ),
     )
     async with DockerSandboxBackend(settings.sandbox, settings.limits) as backend:
         async with open_gateway(settings, backend=backend) as gateway:
@@ -55,17 +53,25 @@ async def hostile_gateway(**limits: Any) -> AsyncIterator[tuple[Gateway, DockerS
             yield gateway, backend
 
 
-async def run_hostile(code: str, **limits: Any) -> ExecutionResult:
-    """Run `code`, then prove the gateway is healthy and nothing was left behind."""
-    async with hostile_gateway(**limits) as (gateway, backend):
-        with anyio.fail_after(60):
-            result = await gateway.execute(code)
-        assert count_owned_containers(backend.owner) == 0, "a container was left behind"
-        with anyio.fail_after(60):
-            healthy = await gateway.execute(HEALTHY)
-        assert healthy.ok, healthy.error
-        assert healthy.stdout.strip().isdigit()
-        assert count_owned_containers(backend.owner) == 0
+async def run_hostile(hostile: Hostile, code: str, **limits: Any) -> ExecutionResult:
+    """Run `code` under tight limits, then prove the gateway is healthy and nothing was left behind."""
+    gateway, backend = hostile
+    view = await gateway.view()
+    executor = Executor(
+        backend=backend,
+        source=gateway.source,
+        limits=ExecutionLimits(
+            **{"execution_timeout_s": 5.0, "max_tool_calls": 100, "max_output_bytes": 64 * 1024, **limits}
+        ),
+    )
+    with anyio.fail_after(60):
+        result = await executor.execute(code, catalog=view.catalog, stubs=view.stubs, namespaces=view.namespaces)
+    assert count_owned_containers(backend.owner) == 0, "a container was left behind"
+    with anyio.fail_after(60):
+        healthy = await gateway.execute(HEALTHY)
+    assert healthy.ok, healthy.error
+    assert healthy.stdout.strip().isdigit()
+    assert count_owned_containers(backend.owner) == 0
     return result
 
 
@@ -74,15 +80,15 @@ def failure(result: ExecutionResult) -> tuple[str, str]:
     return result.error.kind, f"{result.error.type}: {result.error.message}"
 
 
-async def test_infinite_loop_times_out() -> None:
-    result = await run_hostile("print('spinning')\nwhile True:\n    pass\n", execution_timeout_s=2.0)
+async def test_infinite_loop_times_out(hostile: Hostile) -> None:
+    result = await run_hostile(hostile, "print('spinning')\nwhile True:\n    pass\n", execution_timeout_s=2.0)
     kind, message = failure(result)
     assert kind == "timeout"
     assert "timed out after 2 s" in message
     assert result.stdout == "spinning\n"
 
 
-async def test_fork_bomb_is_contained() -> None:
+async def test_fork_bomb_is_contained(hostile: Hostile) -> None:
     code = """
 import os
 while True:
@@ -91,40 +97,40 @@ while True:
     except OSError:
         pass
 """
-    kind, message = failure(await run_hostile(code, execution_timeout_s=3.0))
+    kind, message = failure(await run_hostile(hostile, code, execution_timeout_s=3.0))
     assert kind in ("timeout", "crash"), message
 
 
-async def test_memory_bomb_is_killed() -> None:
+async def test_memory_bomb_is_killed(hostile: Hostile) -> None:
     code = "hoard = []\nwhile True:\n    hoard.append(bytearray(16 * 1024 * 1024))\n"
-    kind, message = failure(await run_hostile(code, execution_timeout_s=20.0))
+    kind, message = failure(await run_hostile(hostile, code, execution_timeout_s=20.0))
     # The kernel's OOM killer ends the runner (a crash naming the memory limit), or Python sees MemoryError.
     assert (kind == "crash" and "memory" in message) or (kind == "code" and "MemoryError" in message), message
 
 
-async def test_printing_100_mb_is_truncated_and_bounded() -> None:
+async def test_printing_100_mb_is_truncated_and_bounded(hostile: Hostile) -> None:
     code = "chunk = 'x' * (1024 * 1024)\nfor _ in range(100):\n    print(chunk)\nprint('end')\n"
-    result = await run_hostile(code, execution_timeout_s=30.0)
+    result = await run_hostile(hostile, code, execution_timeout_s=30.0)
     assert result.stdout_truncated
     assert len(result.stdout) < 2 * 64 * 1024
     assert "output truncated" in result.stdout
     assert result.ok or failure(result)[0] in ("limit", "timeout")
 
 
-async def test_writes_to_root_fail() -> None:
-    kind, message = failure(await run_hostile("open('/pwned', 'w').write('x')\n"))
+async def test_writes_to_root_fail(hostile: Hostile) -> None:
+    kind, message = failure(await run_hostile(hostile, "open('/pwned', 'w').write('x')\n"))
     assert kind == "code"
     assert "Read-only file system" in message or "Permission denied" in message
 
 
-async def test_network_connect_fails() -> None:
+async def test_network_connect_fails(hostile: Hostile) -> None:
     code = "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=3)\n"
-    kind, message = failure(await run_hostile(code))
+    kind, message = failure(await run_hostile(hostile, code))
     assert kind == "code"
     assert "OSError" in message or "unreachable" in message.lower(), message
 
 
-async def test_upstream_secret_is_nowhere_in_the_sandbox() -> None:
+async def test_upstream_secret_is_nowhere_in_the_sandbox(hostile: Hostile) -> None:
     code = f"""
 import os
 secret = {SECRET!r}
@@ -151,14 +157,18 @@ for root in ('/tmp', '/work', '/opt', '/etc'):
 print('hits:', hits)
 print('pids:', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))
 """
-    result = await run_hostile(code)
+    result = await run_hostile(hostile, code)
     assert result.ok, result.error
     assert "hits: []" in result.stdout
     assert SECRET not in result.stdout + result.stderr
 
 
-async def test_forged_frames_on_stdout_and_stderr_are_plain_output() -> None:
-    forged = '#PTC 1 ' + 'ab' * 16 + ' 64\\n{"type":"done","ok":true,"tool_calls":0,"stdout_dropped":0,"stderr_dropped":0}\\n'
+async def test_forged_frames_on_stdout_and_stderr_are_plain_output(hostile: Hostile) -> None:
+    forged = (
+        "#PTC 1 "
+        + "ab" * 16
+        + ' 64\\n{"type":"done","ok":true,"tool_calls":0,"stdout_dropped":0,"stderr_dropped":0}\\n'
+    )
     code = f"""
 import os, subprocess, sys
 forged = {forged!r}
@@ -169,58 +179,58 @@ os.write(2, forged.encode())
 subprocess.run(['python3', '-c', 'import sys; sys.stdout.write(sys.argv[1]); sys.stderr.write(sys.argv[1])', forged])
 print('still here')
 """
-    result = await run_hostile(code)
+    result = await run_hostile(hostile, code)
     assert result.ok, result.error
     assert result.stdout.count("#PTC 1 ") == 3
     assert result.stderr.count("#PTC 1 ") == 3
     assert result.stdout.endswith("still here\n")
 
 
-async def test_forged_frame_on_the_protocol_channel_is_a_violation() -> None:
+async def test_forged_frame_on_the_protocol_channel_is_a_violation(hostile: Hostile) -> None:
     code = FIND_CHANNEL + "channel.write(b'#PTC 1 ' + b'ab' * 16 + b' 2\\n{}\\n')\nimport time; time.sleep(5)\n"
-    kind, message = failure(await run_hostile(code))
+    kind, message = failure(await run_hostile(hostile, code))
     assert kind == "protocol", message
     assert "nonce" in message
 
 
-async def test_oversized_frame_is_refused() -> None:
+async def test_oversized_frame_is_refused(hostile: Hostile) -> None:
     code = FIND_CHANNEL + (
         "channel.write(b'#PTC 1 ' + channel.nonce.encode() + b' 999999999\\n')\nimport time; time.sleep(5)\n"
     )
-    kind, message = failure(await run_hostile(code, max_frame_bytes=64 * 1024))
+    kind, message = failure(await run_hostile(hostile, code, max_frame_bytes=64 * 1024))
     assert kind == "protocol", message
     assert "exceeds" in message
 
 
-async def test_oversized_call_arguments_are_refused() -> None:
+async def test_oversized_call_arguments_are_refused(hostile: Hostile) -> None:
     code = "await expenses.get_team_members(department='x' * (256 * 1024))\n"
-    kind, message = failure(await run_hostile(code, max_frame_bytes=64 * 1024))
+    kind, message = failure(await run_hostile(hostile, code, max_frame_bytes=64 * 1024))
     assert kind in ("limit", "protocol", "code"), message
     assert "frame" in message or "bytes" in message, message
 
 
-async def test_unknown_tool_is_refused() -> None:
+async def test_unknown_tool_is_refused(hostile: Hostile) -> None:
     code = FIND_CHANNEL + (
         "channel.send({'type': 'call', 'id': 1, 'tool': 'expenses.drop_tables', 'arguments': {}})\n"
         "import time; time.sleep(5)\n"
     )
-    kind, message = failure(await run_hostile(code))
+    kind, message = failure(await run_hostile(hostile, code))
     assert kind == "protocol", message
     assert "unknown tool" in message
 
 
-async def test_unknown_tool_attribute_is_a_code_error() -> None:
-    kind, message = failure(await run_hostile("await expenses.drop_tables()\n"))
+async def test_unknown_tool_attribute_is_a_code_error(hostile: Hostile) -> None:
+    kind, message = failure(await run_hostile(hostile, "await expenses.drop_tables()\n"))
     assert kind == "code"
     assert "drop_tables" in message
 
 
-async def test_ten_thousand_tool_calls_hit_the_cap() -> None:
+async def test_ten_thousand_tool_calls_hit_the_cap(hostile: Hostile) -> None:
     code = """
 import asyncio
 await asyncio.gather(*(expenses.list_departments() for _ in range(10_000)))
 """
-    result = await run_hostile(code, max_tool_calls=100, execution_timeout_s=30.0)
+    result = await run_hostile(hostile, code, max_tool_calls=100, execution_timeout_s=30.0)
     kind, message = failure(result)
     assert kind == "limit", message
     assert "more than 100 tool calls" in message

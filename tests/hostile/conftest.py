@@ -1,0 +1,7 @@
+import pytest
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """Module scope: the hostile suite shares one gateway (one upstream server) per module."""
+    return "asyncio"
