@@ -69,9 +69,8 @@ class TracedToolSource(BaseToolSource):
         transport = self._transports.get(ref.server)
         if transport is not None:
             attributes[n.NETWORK_TRANSPORT] = transport
-        captured = telemetry.capture.render(dict(arguments))
-        if captured is not None:
-            attributes[n.GEN_AI_TOOL_CALL_ARGUMENTS] = captured
+        if telemetry.capture.content:
+            attributes[n.GEN_AI_TOOL_CALL_ARGUMENTS] = telemetry.capture.render(dict(arguments)) or ""
 
         started = time.perf_counter()
         error_type: str | None = None
@@ -101,9 +100,8 @@ class TracedToolSource(BaseToolSource):
                 if result.is_error:
                     error_type = "tool_error"
                     span.set_status(StatusCode.ERROR)
-                captured = telemetry.capture.render(_result_json(result))
-                if captured is not None:
-                    span.set_attribute(n.GEN_AI_TOOL_CALL_RESULT, captured)
+                if telemetry.capture.content:
+                    span.set_attribute(n.GEN_AI_TOOL_CALL_RESULT, telemetry.capture.render(_result_json(result)) or "")
             finally:
                 if error_type is not None:
                     span.set_attribute(n.ERROR_TYPE, error_type)
