@@ -478,3 +478,16 @@ async def test_100_mb_printed_is_capped(sandbox_backend: BaseSandboxBackend) -> 
     assert result.stdout_truncated
     assert len(result.stdout) < ExecutionLimits().max_output_bytes + 200
     assert f"{100 * (1 << 20) + 5 - ExecutionLimits().max_output_bytes} more bytes dropped" in result.stdout
+
+
+async def test_subprocesses_inherit_no_protocol_channel(sandbox_backend: BaseSandboxBackend) -> None:
+    code = """
+import subprocess, sys
+subprocess.run([sys.executable, "-c", "import os; print(sorted(os.listdir('/proc/self/fd'), key=int))"])
+import os
+print(os.read(0, 10))
+"""
+    result = await run(sandbox_backend, code)
+    assert result.ok, result.error
+    # 0-2 are /dev/null and the output pipes; 3 is listdir's own directory handle.
+    assert result.stdout == "['0', '1', '2', '3']\nb''\n"
