@@ -294,7 +294,11 @@ class Executor:
         while True:
             try:
                 chunk = await sandbox.receive()
-            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                await _crashed(run, sandbox)
+                return
+            except Exception:  # a backend bug must end this execution, never escape as a gateway crash
+                logger.exception("reading from sandbox %s failed", sandbox.info.id)
                 await _crashed(run, sandbox)
                 return
             error: FrameError | None = None
