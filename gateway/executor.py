@@ -448,7 +448,11 @@ async def _crashed(run: _Run, sandbox: BaseSandbox) -> None:
     else:
         how = f"exited with status {status}"
     message = f"the sandbox runner {how} before reporting an outcome"
-    diagnostics = sandbox.diagnostics().strip()
+    try:
+        diagnostics = sandbox.diagnostics().strip()
+    except Exception:  # diagnostics only decorate the message; a failing backend must not hide the crash
+        logger.exception("reading diagnostics of sandbox %s failed", sandbox.info.id)
+        diagnostics = ""
     if diagnostics:
         message += f" (runner stderr: {diagnostics[-_DIAGNOSTICS_CHARS:]})"
     run.fault = ("crash", SandboxCrashError(message, progress=run.progress()))
@@ -457,7 +461,11 @@ async def _crashed(run: _Run, sandbox: BaseSandbox) -> None:
 async def _exit_status(sandbox: BaseSandbox) -> int | None:
     with anyio.move_on_after(EXIT_STATUS_WAIT_S):
         while True:
-            status = await sandbox.exit_status()
+            try:
+                status = await sandbox.exit_status()
+            except Exception:  # the status only decorates the message (see _crashed)
+                logger.exception("reading the exit status of sandbox %s failed", sandbox.info.id)
+                return None
             if status is not None:
                 return status
             await anyio.sleep(_EXIT_STATUS_POLL_S)
