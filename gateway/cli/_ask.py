@@ -66,20 +66,32 @@ async def _ask(args: argparse.Namespace) -> int:
     as_json: bool = args.json
     show_code: bool = args.show_code
     streamed = False
+    open_line = False
+    """Streamed text on stdout does not end with a newline yet."""
 
     async def on_text(text: str) -> None:
-        nonlocal streamed
+        nonlocal streamed, open_line
         streamed = True
+        open_line = not text.endswith("\n")
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    def end_line() -> None:
+        # The model's next reply starts on a line of its own.
+        nonlocal open_line
+        if open_line:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            open_line = False
+
     async def on_code(code: str) -> None:
-        lines = code.count("\n") + 1
-        _err(f"\n[running a {lines}-line program in the sandbox]")
+        end_line()
+        _err(f"[running a {len(code.splitlines())}-line program in the sandbox]")
         if show_code:
             _err(code.rstrip("\n"))
 
     async def on_tool_call(name: str) -> None:
+        end_line()
         _err(f"[calling {name}]")
 
     async def on_result(text: str, is_error: bool) -> None:
@@ -115,7 +127,7 @@ async def _ask(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=2))
     else:
         if streamed:
-            print()
+            end_line()
         else:
             print(result.answer)
         _err("\n" + result.stats.summary())

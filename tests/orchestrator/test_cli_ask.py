@@ -75,7 +75,7 @@ async def test_ask_streams_answer_and_prints_summary(bedrock: Serve, tmp_path: P
     assert code == 0, err
     assert out.rstrip().endswith("The departments are: engineering, finance, marketing, operations, sales.")
     assert "```python" in out  # the first (streamed) reply carried the program
-    assert "[running a 2-line program in the sandbox]" in err
+    assert "[running a 1-line program in the sandbox]" in err
     assert "model turns   2" in err
     assert [turn.model_id for turn in endpoint.turns] == [LLAMA, LLAMA]
     assert [turn.api for turn in endpoint.turns] == ["converse-stream", "converse-stream"]
