@@ -99,6 +99,8 @@ class ExecutionResult:
     duration_s: float
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    tool_output_bytes: int = 0
+    """Bytes of tool results injected into the sandbox: data the model never had to read."""
 
     @property
     def ok(self) -> bool:
@@ -206,6 +208,7 @@ class _Run:
         self.calls = 0
         """`call` frames accepted."""
         self.completed = 0
+        self.result_bytes = 0
         self.in_flight: set[int] = set()
         self.done: _DoneFrame | None = None
         self.fault: _Fault | None = None
@@ -387,6 +390,7 @@ class Executor:
         data, ok = _result_frame(run.nonce, frame.id, result, tool, self.limits.max_result_bytes)
         run.in_flight.discard(frame.id)
         run.completed += 1
+        run.result_bytes += len(data)
         await _send(run, sandbox, data)
         if hooks.on_tool_call_done is not None:
             try:
@@ -541,6 +545,7 @@ def _result(run: _Run, limits: ExecutionLimits) -> ExecutionResult:
         duration_s=run.elapsed(),
         stdout_truncated=stdout_truncated,
         stderr_truncated=stderr_truncated,
+        tool_output_bytes=run.result_bytes,
     )
 
 
