@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
-from typing import Any, Literal, Protocol, cast
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -35,6 +35,7 @@ from gateway.models._wire import (
 __all__ = ["BedrockModelClient"]
 
 Api = Literal["converse", "invoke"]
+T = TypeVar("T")
 
 _THROTTLING = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"})
 _TRANSIENT = frozenset(
@@ -47,6 +48,15 @@ _BOTO_ERRORS = (
     botocore.exceptions.ClientError,
     botocore.parsers.ResponseParserError,
 )
+
+
+async def _in_thread(call: Callable[[], T]) -> T:
+    """Run a blocking boto3 call in a worker thread.
+
+    Cancellation (the run's timeout, Ctrl-C) returns at once: the abandoned HTTP call finishes in
+    its thread (bounded by the read timeout) and its result is dropped.
+    """
+    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
 
 class _RuntimeClient(Protocol):
@@ -191,16 +201,16 @@ class BedrockModelClient(BaseModelClient):
             match self._api:
                 case "converse":
                     kwargs = converse_kwargs(request, model_id=self._model_id, profile=self.profile)
-                    raw = await anyio.to_thread.run_sync(lambda: client.converse(**kwargs))
+                    raw = await _in_thread(lambda: client.converse(**kwargs))
                     return parse_converse_response(raw)
                 case "invoke":
                     body = json.dumps(anthropic_body(request, profile=self.profile))
-                    raw = await anyio.to_thread.run_sync(
+                    raw = await _in_thread(
                         lambda: client.invoke_model(
                             modelId=self._model_id, body=body, contentType="application/json", accept="application/json"
                         )
                     )
-                    payload = await anyio.to_thread.run_sync(lambda: raw["body"].read())
+                    payload = await _in_thread(lambda: raw["body"].read())
                     return parse_anthropic_response(cast(Mapping[str, Any], json.loads(payload)))
         except _BOTO_ERRORS as e:
             raise self._error(e) from e
@@ -213,13 +223,13 @@ class BedrockModelClient(BaseModelClient):
         kwargs = converse_kwargs(request, model_id=self._model_id, profile=self.profile)
         accumulator = StreamAccumulator()
         try:
-            raw = await anyio.to_thread.run_sync(lambda: client.converse_stream(**kwargs))
+            raw = await _in_thread(lambda: client.converse_stream(**kwargs))
             events = iter(raw["stream"])
 
             def next_event(it: Iterator[Mapping[str, Any]] = events) -> Mapping[str, Any] | None:
                 return next(it, None)
 
-            while (event := await anyio.to_thread.run_sync(next_event)) is not None:
+            while (event := await _in_thread(next_event)) is not None:
                 if delta := accumulator.feed(event):
                     await on_text(delta)
         except _BOTO_ERRORS as e:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, cast
 
-from tests.bedrock.eventstream import encode_event
+from tests.bedrock.eventstream import encode_event, encode_exception
 
 __all__ = ["Endpoint", "Reply", "ScriptedModel", "ToolCall", "Turn", "run_endpoint"]
 
@@ -214,6 +214,7 @@ class Endpoint:
     authorizations: list[str] = field(default_factory=list[str])
     throttled: int = 0
     _throttle_next: int = 0
+    _stream_error: str | None = None
     _cached: set[str] = field(default_factory=set[str])
     _counter: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -222,6 +223,16 @@ class Endpoint:
         """Answer the next `count` requests with HTTP 429 ThrottlingException."""
         with self._lock:
             self._throttle_next = count
+
+    def fail_next_stream(self, exception_type: str) -> None:
+        """Break the next ConverseStream after `messageStart` with an exception event."""
+        with self._lock:
+            self._stream_error = exception_type
+
+    def take_stream_error(self) -> str | None:
+        with self._lock:
+            error, self._stream_error = self._stream_error, None
+            return error
 
     def env(self) -> dict[str, str]:
         """Environment that points boto3 here with fake static credentials and no profile files."""
@@ -400,7 +411,10 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Content-Type", "application/vnd.amazon.eventstream")
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
-                    for frame in _stream_events(reply, calls, usage):
+                    frames = list(_stream_events(reply, calls, usage))
+                    if error := endpoint.take_stream_error():
+                        frames = [frames[0], encode_exception(error, "Too many tokens, please wait.")]
+                    for frame in frames:
                         self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
                         self.wfile.flush()
                     self.wfile.write(b"0\r\n\r\n")

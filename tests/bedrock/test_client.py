@@ -167,3 +167,19 @@ async def test_validation_error_is_a_clear_model_error(bedrock: Serve) -> None:
 def test_invoke_needs_a_claude_model() -> None:
     with pytest.raises(ConfigError, match="model.api"):
         BedrockModelClient(model_id=LLAMA, api="invoke")
+
+
+@pytest.mark.anyio
+async def test_an_exception_event_mid_stream_is_a_clear_model_error(bedrock: Serve) -> None:
+    endpoint = bedrock(lambda turn: Reply(text="never seen"))
+    endpoint.fail_next_stream("throttlingException")
+    client = BedrockModelClient(model_id=CLAUDE)
+    seen: list[str] = []
+
+    async def sink(text: str) -> None:
+        seen.append(text)
+
+    with anyio.fail_after(30), pytest.raises(ModelError, match="throttled") as info:
+        await client.request_stream(first_request(), sink)
+    assert info.value.retryable
+    assert seen == []

@@ -3,6 +3,7 @@ code → sandbox → bridge → the real demo MCP servers."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import anyio
@@ -193,3 +194,26 @@ async def test_classic_with_parallel_tool_calls_in_one_turn(bedrock: Serve, open
     assert result.stats.turns == 3
     assert result.stats.tool_calls == 33
     assert len(endpoint.turns[2].tool_results()) == 32  # every toolUse of a turn answered in one user message
+
+
+@pytest.mark.anyio
+async def test_run_timeout_ends_a_run_while_the_model_is_still_thinking(
+    bedrock: Serve, open_demo_gateway: OpenGateway
+) -> None:
+    release = threading.Event()
+
+    def slow(turn: Turn) -> Reply:
+        release.wait(60)
+        return Reply(text="too late")
+
+    bedrock(slow)
+    settings = ModelSettings(id=CLAUDE, run_timeout_s=0.5)
+    try:
+        async with open_demo_gateway(hr=False) as gateway:
+            with anyio.fail_after(30):
+                result = await ask(gateway, "q", model=BedrockModelClient(model_id=CLAUDE), settings=settings)
+    finally:
+        release.set()
+    assert result.stop == "timeout"
+    assert result.answer == ""
+    assert result.stats.turns == 0
