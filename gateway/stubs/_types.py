@@ -109,10 +109,6 @@ class TypeRenderer:
         """The type expression of `schema`; `hint` names any TypedDict it needs."""
         return self._type(schema, hint=hint, depth=0)
 
-    def object_type(self, schema: JsonValue, *, hint: str) -> str:
-        """Render an object schema as a TypedDict (the tool's return value, for example)."""
-        return self._type(schema, hint=hint, depth=0)
-
     # -- internals -----------------------------------------------------------------------------
 
     def _unexpressed(self, schema: JsonValue) -> str:
