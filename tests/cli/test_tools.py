@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from gateway.catalog import build_catalog
 from gateway.cli import main
-from gateway.config import StdioServerConfig
+from gateway.cli._tools import render_catalog
+from gateway.config import GatewaySettings, StdioServerConfig
+from gateway.stubs import render_module
 from tests.servers import (
     everything_server,
     filesystem_server,
@@ -19,9 +22,8 @@ from tests.servers import (
     require_installed,
     time_server,
 )
+from tests.stubs._corpus import real_specs
 from tests.stubs._golden import GOLDEN
-
-pytestmark = pytest.mark.servers
 
 
 def _entry(config: StdioServerConfig) -> dict[str, Any]:
@@ -58,6 +60,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, captured.out, captured.err
 
 
+@pytest.mark.servers
 def test_python_format_imports_has_every_tool_and_is_identical_on_a_second_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -76,6 +79,7 @@ def test_python_format_imports_has_every_tool_and_is_identical_on_a_second_run(
     assert first == golden, "the real servers changed: re-run tests/fixtures/dump_real_schemas.py"
 
 
+@pytest.mark.servers
 def test_a_server_that_cannot_start_is_reported_and_the_others_are_printed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -88,3 +92,13 @@ def test_a_server_that_cannot_start_is_reported_and_the_others_are_printed(
     entries = json.loads(out)
     assert {e["server"] for e in entries} == {"everything", "filesystem", "git", "memory", "time"}
     assert len(entries) == 50
+
+
+def test_render_catalog_formats_without_servers() -> None:
+    catalog = build_catalog(real_specs())
+    settings = GatewaySettings()
+    assert render_catalog(catalog, settings, "python") == render_module(catalog)
+    assert len(json.loads(render_catalog(catalog, settings, "json"))) == 50
+    prompt = render_catalog(catalog, settings, "prompt")
+    assert prompt.startswith(f"Use `{settings.serve.tool_name}` to run Python code")
+    assert "class git:" in prompt
