@@ -65,7 +65,8 @@ async def main(args: argparse.Namespace) -> int:
         tools = sum(len(ns.tools) for ns in view.catalog.namespaces)
         print(
             f"Fleet: {len(view.catalog.namespaces)} server(s), {tools} tools; the model's prompt shows them as "
-            f"{view.prompt.stub_bytes:,} bytes of Python stubs ({view.prompt.json_bytes:,} bytes as JSON tool definitions)."
+            f"{view.prompt.stub_bytes:,} bytes of Python stubs "
+            f"({view.prompt.json_bytes:,} bytes as JSON tool definitions)."
         )
         if args.show_prompt:
             print("\n" + view.prompt.text)

@@ -60,7 +60,8 @@ class ConfigError(GatewayError):
         self.file = file
         self.server = server
         self.key = key
-        where = [part for part in (file, f"server {server!r}" if server else None, f"key {key!r}" if key else None) if part]
+        parts = (file, f"server {server!r}" if server else None, f"key {key!r}" if key else None)
+        where = [part for part in parts if part]
         super().__init__(f"{': '.join(where)}: {message}" if where else message)
 
 
