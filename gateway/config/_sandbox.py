@@ -19,6 +19,9 @@ class SandboxSettings(BaseModel):
     image: str = "ptc-sandbox:latest"
     pool_size: int = Field(default=2, ge=0, le=64)
     """Pre-started idle containers kept ready so the common path starts none."""
+    pool_refill_delay_s: float = Field(default=0.05, ge=0)
+    """After a pooled container is taken, wait this long before starting its replacement, so the
+    replacement's start does not compete for CPU with the start of the execution that took it."""
 
     # Docker engine and image.
     docker_host: str | None = None
@@ -71,7 +74,8 @@ class ExecutionLimits(BaseModel):
     execution_timeout_s: float = Field(default=30.0, gt=0)
     tool_call_timeout_s: float = Field(default=30.0, gt=0)
     max_tool_calls: int = Field(default=1000, ge=0)
-    max_concurrent_calls: int = Field(default=32, ge=1)
+    max_concurrent_calls: int = Field(default=100, ge=1)
+    """Tool calls in flight at once; more wait their turn. 100 lets a typical `asyncio.gather` fan out in one wave."""
     max_output_bytes: int = Field(default=64 * 1024, ge=1024)
     """Per stream (stdout, stderr) kept and returned; the rest is counted and dropped."""
     max_frame_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)

@@ -262,6 +262,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 start=partial(self._start_container, "warm"),
                 discard=_close_sandbox,
                 is_alive=DockerSandbox.is_alive,
+                refill_delay_s=self.settings.pool_refill_delay_s,
             )
             self._tg = anyio.create_task_group()
             await self._tg.__aenter__()

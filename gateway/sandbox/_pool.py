@@ -39,6 +39,7 @@ class WarmPool(Generic[S]):
         discard: Callable[[S], Coroutine[Any, Any, None]],
         is_alive: Callable[[S], bool],
         parallel_starts: int = 2,
+        refill_delay_s: float = 0.0,
     ) -> None:
         self.size = size
         self._start = start
@@ -47,6 +48,7 @@ class WarmPool(Generic[S]):
         self._ready: deque[S] = deque()
         self._starting = 0
         self._parallel = max(1, parallel_starts)
+        self._refill_delay_s = refill_delay_s
         self._wake = anyio.Event()
         self._closed = False
         self._discard_later: list[S] = []
@@ -78,6 +80,9 @@ class WarmPool(Generic[S]):
             missing = self.size - len(self._ready) - self._starting
             if missing <= 0:
                 await self._wake.wait()
+                # Starting a replacement costs CPU (engine, runc, interpreter start); wait a moment so
+                # it does not compete with the start of the execution that just took a sandbox.
+                await anyio.sleep(self._refill_delay_s)
                 self._wake = anyio.Event()
                 continue
             batch = min(missing, self._parallel)

@@ -1,0 +1,274 @@
+"""Sandbox benchmarks: start of user code, bridge overhead per tool call, fan-out (writes results).
+
+    .venv/bin/python bench/bench_sandbox.py [--starts 40] [--calls 300] [--out bench/results/sandbox]
+
+Needs a Docker engine, the sandbox image (`ptc-gateway image build`) and the npm test servers
+(`scripts/install-test-servers`). Every ratio is measured within one run of this script.
+
+1. Start of user code: from "I need a sandbox" (`backend.acquire()`) until the runner reports
+   `started` (stubs loaded, the model's code begins), for a warm-pool container, a cold container
+   started for the execution, and a plain `docker run -i --rm IMAGE python3 -c ...` until its first
+   byte of output.
+2. Bridge overhead per tool call: sequential `echo` calls to server-everything, timed inside the
+   sandbox (through runner -> attach socket -> executor -> MCP client -> server), against the same
+   calls made directly with the MCP SDK's `Client` to the same server.
+3. Fan-out: `asyncio.gather` of 100 calls to an MCP tool that sleeps 100 ms, against one call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mcp import Client, StdioServerParameters  # noqa: E402
+
+from bridge.protocol import FrameDecoder, encode_frame, new_nonce  # noqa: E402
+from gateway.app import open_gateway  # noqa: E402
+from gateway.config import ExecutionLimits, GatewaySettings, SandboxSettings, StdioServerConfig  # noqa: E402
+from gateway.sandbox._docker import DockerSandboxBackend  # noqa: E402
+from gateway.sandbox._local import LocalProcessBackend  # noqa: E402
+from tests.servers import everything_server  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SLEEP_SERVER = StdioServerConfig(command=sys.executable, args=[str(ROOT / "bench" / "_sleep_server.py")])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary_ms(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": round(pct(values, 0.50) * 1000, 3),
+        "p95_ms": round(pct(values, 0.95) * 1000, 3),
+        "mean_ms": round(statistics.fmean(values) * 1000, 3),
+        "min_ms": round(min(values) * 1000, 3),
+    }
+
+
+async def until_started(backend: DockerSandboxBackend) -> float:
+    """acquire() -> job sent -> `started` frame; returns seconds. The sandbox is closed untimed."""
+    began = time.perf_counter()
+    sandbox = await backend.acquire()
+    try:
+        nonce = new_nonce()
+        job = {"type": "job", "code": "pass", "stubs": "", "namespaces": [], "limits": {}, "helpers": False}
+        await sandbox.send(encode_frame(nonce, job))
+        decoder = FrameDecoder(nonce=nonce)
+        while True:
+            if any(m["type"] == "started" for _, m in decoder.feed(await sandbox.receive())):
+                return time.perf_counter() - began
+    finally:
+        await sandbox.aclose()
+
+
+async def bench_starts(image: str, n: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    warm: list[float] = []
+    settings = SandboxSettings(image=image, pool_size=1)
+    async with DockerSandboxBackend(settings, ExecutionLimits()) as backend:
+        for _ in range(n):
+            with anyio.fail_after(60):
+                while backend.pool_ready < 1:  # noqa: ASYNC110 - a benchmark waits for the pool to refill
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.2)  # let the engine settle after the refill
+            warm.append(await until_started(backend))
+        results["runtime_mode"] = backend.runtime_mode
+    results["warm"] = summary_ms(warm)
+
+    cold: list[float] = []
+    async with DockerSandboxBackend(settings.model_copy(update={"pool_size": 0}), ExecutionLimits()) as backend:
+        cold.extend([await until_started(backend) for _ in range(max(5, n // 3))])
+    results["cold"] = summary_ms(cold)
+
+    plain: list[float] = []
+    command = [
+        "docker", "run", "-i", "--rm", "--network", "none", "--log-driver", "none", image,
+        "python3", "-I", "-c", "import os; os.write(1, b'x')",
+    ]  # fmt: skip
+    for _ in range(max(5, n // 3)):
+        began = time.perf_counter()
+        async with await anyio.open_process(command) as process:
+            assert process.stdout is not None
+            await process.stdout.receive(1)
+            plain.append(time.perf_counter() - began)
+            await process.wait()
+    results["docker_run"] = summary_ms(plain)
+    return results
+
+
+TIMED_CALLS = """
+import json, time
+latencies = []
+for _ in range({n}):
+    began = time.perf_counter()
+    await everything.echo(message="hello")
+    latencies.append(time.perf_counter() - began)
+print(json.dumps(latencies))
+"""
+
+
+async def bench_bridge(image: str, n: int) -> dict[str, Any]:
+    server = everything_server()
+    direct: list[float] = []
+    params = StdioServerParameters(command=server.command, args=server.args, env=server.env or None, cwd=server.cwd)
+    async with Client(params) as client:
+        for _ in range(20):
+            await client.call_tool("echo", {"message": "hello"})
+        for _ in range(n):
+            began = time.perf_counter()
+            await client.call_tool("echo", {"message": "hello"})
+            direct.append(time.perf_counter() - began)
+
+    settings = GatewaySettings(
+        servers={"everything": server},
+        sandbox=SandboxSettings(image=image, pool_size=1),
+        limits=ExecutionLimits(max_tool_calls=n + 100, execution_timeout_s=300),
+    )
+    async with open_gateway(settings) as gateway:
+        await gateway.fleet.wait_ready(60)
+        await gateway.execute(TIMED_CALLS.format(n=20))  # warm up both sides
+        result = await gateway.execute(TIMED_CALLS.format(n=n))
+        assert result.ok, result.error
+        bridged: list[float] = json.loads(result.stdout)
+    async with LocalProcessBackend() as local, open_gateway(settings, backend=local) as gateway:
+        await gateway.fleet.wait_ready(60)
+        await gateway.execute(TIMED_CALLS.format(n=20))
+        result = await gateway.execute(TIMED_CALLS.format(n=n))
+        assert result.ok, result.error
+        local_process: list[float] = json.loads(result.stdout)
+    d, b = summary_ms(direct), summary_ms(bridged)
+    return {
+        "direct_sdk": d,
+        "through_sandbox": b,
+        "local_process": summary_ms(local_process),
+        "ratio_p50": round(b["p50_ms"] / d["p50_ms"], 2),
+        "added_p50_ms": round(b["p50_ms"] - d["p50_ms"], 3),
+    }
+
+
+FAN_OUT = """
+import asyncio, json, time
+began = time.perf_counter()
+await sleepy.sleep(seconds=0.1)
+one = time.perf_counter() - began
+began = time.perf_counter()
+await asyncio.gather(*(sleepy.sleep(seconds=0.1) for _ in range(100)))
+many = time.perf_counter() - began
+print(json.dumps({"one_s": one, "gather_100_s": many}))
+"""
+
+
+async def bench_fan_out(image: str) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for concurrency in (ExecutionLimits().max_concurrent_calls, 32):
+        settings = GatewaySettings(
+            servers={"sleepy": SLEEP_SERVER},
+            sandbox=SandboxSettings(image=image, pool_size=1),
+            limits=ExecutionLimits(max_concurrent_calls=concurrency),
+        )
+        async with open_gateway(settings) as gateway:
+            await gateway.fleet.wait_ready(60)
+            await gateway.execute(FAN_OUT)  # warm-up
+            result = await gateway.execute(FAN_OUT)
+            assert result.ok, result.error
+            numbers = json.loads(result.stdout)
+        results[f"max_concurrent_calls={concurrency}"] = {
+            "one_call_ms": round(numbers["one_s"] * 1000, 1),
+            "gather_100_ms": round(numbers["gather_100_s"] * 1000, 1),
+            "ratio": round(numbers["gather_100_s"] / numbers["one_s"], 2),
+        }
+    return results
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    s, b, f = data["starts"], data["bridge"], data["fan_out"]
+    lines = [
+        "# Sandbox benchmarks",
+        "",
+        f"Measured {data['when']} on {data['machine']} with `bench/bench_sandbox.py` (one run; all ratios from it).",
+        f"Image `{data['image']}`, bridge runtime `{s['runtime_mode']}`.",
+        "",
+        "## Start of user code (acquire -> runner reports `started`)",
+        "",
+        "| path | n | p50 ms | p95 ms | mean ms | goal |",
+        "|---|---|---|---|---|---|",
+        f"| warm pool | {s['warm']['n']} | {s['warm']['p50_ms']} | {s['warm']['p95_ms']} | {s['warm']['mean_ms']} "
+        "| p50 <= 10, p95 <= 25 |",
+        f"| cold container | {s['cold']['n']} | {s['cold']['p50_ms']} | {s['cold']['p95_ms']} "
+        f"| {s['cold']['mean_ms']} | |",
+        f"| plain `docker run` | {s['docker_run']['n']} | {s['docker_run']['p50_ms']} | {s['docker_run']['p95_ms']} "
+        f"| {s['docker_run']['mean_ms']} | |",
+        "",
+        "## Bridge overhead per tool call (server-everything `echo`, sequential)",
+        "",
+        "| path | n | p50 ms | p95 ms | mean ms |",
+        "|---|---|---|---|---|",
+        f"| direct MCP SDK `Client.call_tool` | {b['direct_sdk']['n']} | {b['direct_sdk']['p50_ms']} "
+        f"| {b['direct_sdk']['p95_ms']} | {b['direct_sdk']['mean_ms']} |",
+        f"| from sandbox code through the bridge | {b['through_sandbox']['n']} | {b['through_sandbox']['p50_ms']} "
+        f"| {b['through_sandbox']['p95_ms']} | {b['through_sandbox']['mean_ms']} |",
+        "",
+        f"| same code, local-process backend (no Docker; where the time goes) | {b['local_process']['n']} "
+        f"| {b['local_process']['p50_ms']} | {b['local_process']['p95_ms']} | {b['local_process']['mean_ms']} |",
+        "",
+        f"Docker sandbox vs direct SDK call (p50): **{b['ratio_p50']}x**, **+{b['added_p50_ms']} ms** "
+        "(goal <= 2x and <= +1 ms).",
+        "",
+        "## Fan-out: `asyncio.gather` of 100 calls to a tool sleeping 100 ms",
+        "",
+        "| limits | one call ms | gather of 100 ms | ratio | goal |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in f.items():
+        lines.append(f"| {name} | {row['one_call_ms']} | {row['gather_100_ms']} | {row['ratio']}x | <= 3x |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--image", default="ptc-sandbox:latest")
+    parser.add_argument("--starts", type=int, default=40)
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sandbox")
+    parser.add_argument("--only", choices=("starts", "bridge", "fan_out"), default=None)
+    args = parser.parse_args()
+    import os
+    import platform
+
+    data: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}",
+        "image": args.image,
+    }
+    if args.only in (None, "starts"):
+        data["starts"] = await bench_starts(args.image, args.starts)
+        print(json.dumps(data["starts"]), file=sys.stderr)
+    if args.only in (None, "bridge"):
+        data["bridge"] = await bench_bridge(args.image, args.calls)
+        print(json.dumps(data["bridge"]), file=sys.stderr)
+    if args.only in (None, "fan_out"):
+        data["fan_out"] = await bench_fan_out(args.image)
+        print(json.dumps(data["fan_out"]), file=sys.stderr)
+    if args.only is None:
+        args.out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        args.out.with_suffix(".md").write_text(render_markdown(data), encoding="utf-8")
+        print(render_markdown(data))
+    else:
+        print(json.dumps(data, indent=2))
+
+
+if __name__ == "__main__":
+    anyio.run(main)
