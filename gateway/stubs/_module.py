@@ -8,9 +8,9 @@ and bind calls with `inspect.signature`.
 from __future__ import annotations
 
 import builtins
+import inspect
 import logging
 import sys
-import textwrap
 from dataclasses import dataclass
 
 from gateway.catalog import RESERVED_GLOBALS, Catalog, CatalogNamespace, CatalogParam, CatalogTool
@@ -161,7 +161,7 @@ def _render_tool(tool: CatalogTool, renderer: TypeRenderer | None, shared: dict[
         returns, returns_doc = "Any", ""
 
     doc_parts: list[str] = []
-    description = textwrap.dedent((spec.description or "").expandtabs(4)).strip() or (spec.title or "").strip()
+    description = inspect.cleandoc((spec.description or "").expandtabs(4)) or (spec.title or "").strip()
     hints = _annotation_hints(tool)
     if hints:
         description = f"{description} {hints}" if description else hints

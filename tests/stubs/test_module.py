@@ -163,3 +163,12 @@ def test_formats_ranges_and_patterns_are_noted() -> None:
     assert "when: When. Format: date-time." in body
     assert "n: Range: 1 <= x <= 5." in body
     assert "code: Pattern: `^[A-Z]+$`." in body
+
+
+def test_docstring_style_descriptions_are_dedented() -> None:
+    # Python SDK servers send the tool function's raw docstring: first line flush, the rest indented.
+    description = "Return the budget.\n\n        Without an exception the standard budget applies.\n        Per quarter."
+    spec = ToolSpec(server="s", name="t", description=description, input_schema={"type": "object"})
+    source = render_module(build_catalog([spec]))
+    assert "        Without an exception the standard budget applies.\n        Per quarter." in source
+    assert "                Without" not in source
