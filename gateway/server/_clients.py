@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, get_args
@@ -54,6 +54,8 @@ class Clients:
         # connection's life, and the SDK exposes nothing else per connection to a handler.
         self._handshakes: OrderedDict[int, _Handshake] = OrderedDict()
         self._running: dict[int, ServerRequestContext[Any, Any]] = {}
+        self.on_upstream_event: Callable[[], None] | None = None
+        """Called after each upstream event (the server re-checks its tool description)."""
 
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         """Server middleware: remember every handshake-era connection that has initialized."""
@@ -101,6 +103,8 @@ class Clients:
         """`on_event` for the fleet: upstream failures and recoveries as MCP log messages."""
         logger.log(logging.INFO if event.level == "info" else logging.WARNING, "%s: %s", event.server, event.message)
         await self.log(event.level, f"{event.server}: {event.message}")
+        if self.on_upstream_event is not None:
+            self.on_upstream_event()
 
     async def log(self, level: types.LoggingLevel, data: str, *, logger_name: str = "ptc-gateway.upstream") -> None:
         """Send a log message to every client that listens at `level`."""

@@ -86,22 +86,52 @@ class GatewayServer:
         self.server.middleware.append(self.clients.middleware)
 
     async def watch_catalog(self) -> None:
-        """Tell clients whenever the fleet's catalog changes. Runs until cancelled."""
+        """Tell clients whenever the tool's description changes. Runs until cancelled.
+
+        It changes with the catalog (fleet `version`) and with the servers' state (a server failing
+        before it ever listed tools changes no catalog, but the description says it is unavailable);
+        upstream events wake the watcher for the latter. Clients are told only on a real change.
+        """
         fleet = self.gateway.fleet
-        version = fleet.version
-        while True:
-            version = await fleet.wait_changed(version)
-            logger.info("catalog changed (version %d); notifying clients", version)
-            await self.clients.tools_changed()
+        wake = anyio.Event()
+
+        def poke() -> None:
+            nonlocal wake
+            wake.set()
+            wake = anyio.Event()
+
+        async def follow_versions() -> None:
+            version = fleet.version
+            while True:
+                version = await fleet.wait_changed(version)
+                poke()
+
+        self.clients.on_upstream_event = poke
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow_versions)
+            last = await self.description()
+            while True:
+                await wake.wait()
+                current = await self.description()
+                if current != last:
+                    last = current
+                    logger.info("tool description changed (catalog version %d); notifying clients", fleet.version)
+                    await self.clients.tools_changed()
 
     async def description(self) -> str:
         """The tool description: the rules and the stubs (or the compact index) for the current catalog."""
         view = await self.gateway.view()
-        starting = [name for name, status in self.gateway.fleet.status().items() if status.state == "starting"]
-        if not starting:
-            return view.prompt.text
-        # Never block the client on the slowest upstream: say who is missing; a list_changed follows.
-        return f"{view.prompt.text}\n\nStill starting (their tools will appear here when ready): {', '.join(starting)}."
+        status = self.gateway.fleet.status()
+        starting = [name for name, server in status.items() if server.state == "starting"]
+        failed = [name for name, server in status.items() if server.state == "failed"]
+        notes: list[str] = []
+        if starting:
+            # Never block the client on the slowest upstream: say who is missing; a list_changed follows.
+            notes.append(f"Still starting (their tools will appear here when ready): {', '.join(starting)}.")
+        if failed:
+            # Names only: the failure detail goes to the user's log, not into the model's context.
+            notes.append(f"Unavailable right now (retrying; their tools are not listed): {', '.join(failed)}.")
+        return "\n\n".join([view.prompt.text, *notes])
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
