@@ -109,3 +109,47 @@ async def test_answers_at_once_while_a_server_is_still_starting(tmp_path: Path, 
             assert "async def whoami" in description
             # A server that never came up changes no catalog, but the description says so.
             assert description.endswith("Unavailable right now (retrying; their tools are not listed): broken.")
+
+
+@pytest.mark.anyio
+async def test_nothing_but_protocol_on_stdout(servers_file: Path, gateway_env: dict[str, str]) -> None:
+    # Debug logging, upstream children and the model's own prints must all miss the wire.
+    command = [*serve_args(servers_file)]
+    command.insert(1, "-vv")
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {
+                "name": "execute_code",
+                "arguments": {"code": "import sys\nprint('hi')\nprint('x', file=sys.stderr)"},
+            },
+        },
+    ]
+    with anyio.fail_after(60):
+        async with await anyio.open_process(command, env=gateway_env) as process:
+            assert process.stdin is not None and process.stdout is not None
+            await process.stdin.send(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+            received = b""
+            while b'"id":3' not in received.replace(b" ", b""):
+                received += await process.stdout.receive()
+            await process.stdin.aclose()
+            received += b"".join([chunk async for chunk in process.stdout])
+    lines = [line for line in received.split(b"\n") if line.strip()]
+    parsed = [json.loads(line) for line in lines]  # any stray output would not parse
+    assert all(message["jsonrpc"] == "2.0" for message in parsed)
+    result = next(message for message in parsed if message.get("id") == 3)["result"]
+    assert result["structuredContent"]["stdout"] == "hi\n"
