@@ -239,47 +239,64 @@ class ServerConnection:
         failure: BaseException | None = None
         uptime = 0.0
         tail: StderrTail | None = None
+        ready = anyio.Event()
         # One cancel scope around the whole connection (the SDK client's task groups must nest
         # inside it); its deadline bounds the handshake and the first listing only.
-        with anyio.CancelScope(deadline=anyio.current_time() + self.config.timeout) as connect_scope:
-            async with AsyncExitStack() as stack:
-                errlog: TextIO | None = None
-                if isinstance(self.config, StdioServerConfig):
-                    errlog, tail = await stack.enter_async_context(relay_stderr(self.name))
-                lost = anyio.Event()
-                expired = anyio.Event()
-                refresh = _Signal()
-
-                def session_expired() -> None:
-                    expired.set()
-                    lost.set()
-
-                async def on_message(message: IncomingMessage) -> None:
-                    if isinstance(message, types.ToolListChangedNotification):
-                        refresh.set()
-                    elif isinstance(message, Exception):
-                        logger.warning("server %r transport error: %s", self.name, describe_error(message))
-
-                client = Client(
-                    open_transport(self.config, errlog=errlog, on_closed=lost.set, on_session_expired=session_expired),
-                    message_handler=on_message,
-                    client_info=types.Implementation(name=CLIENT_NAME, version=_client_version()),
-                    cache=None,  # we keep our own catalog; every tools/list goes to the server
-                )
-                try:
-                    await stack.enter_async_context(client)
-                    tools = await self._list_tools(client)
-                except Exception as exc:  # boundary: whatever one server does wrong stays with that server
-                    failure = exc
-                else:
-                    connect_scope.deadline = math.inf
-                    uptime = await self._serve(_Live(client=client, lost=lost, expired=expired), tools, refresh=refresh)
+        connect_scope = anyio.CancelScope(deadline=anyio.current_time() + self.config.timeout)
+        try:
+            with connect_scope:
+                async with AsyncExitStack() as stack:
+                    errlog: TextIO | None = None
+                    if isinstance(self.config, StdioServerConfig):
+                        errlog, tail = await stack.enter_async_context(relay_stderr(self.name))
+                    live, refresh = self._new_client(errlog)
+                    try:
+                        await stack.enter_async_context(live.client)
+                        tools = await self._list_tools(live.client)
+                    except Exception as exc:  # boundary: whatever one server does wrong stays with that server
+                        failure = exc
+                    else:
+                        connect_scope.deadline = math.inf
+                        ready.set()
+                        uptime = await self._serve(live, tools, refresh=refresh)
+        except Exception as exc:  # boundary: as above, for what the SDK raises while tearing down
+            if not ready.is_set():
+                failure = exc
+            else:
+                # The connection was up and ended with an error (the SDK's HTTP transport tears down
+                # with the error that ended it, e.g. a server that went away): a loss, not a bug.
+                logger.warning("server %r: connection ended: %s", self.name, describe_error(exc))
+                uptime = uptime or 1e-9
         # Explained only now: the stderr relay has drained what a dying child said.
         if connect_scope.cancel_called and uptime == 0.0:
             raise _ConnectError(self._explain(TimeoutError(), tail))
         if failure is not None:
             raise _ConnectError(self._explain(failure, tail)) from failure
         return uptime
+
+    def _new_client(self, errlog: TextIO | None) -> tuple[_Live, _Signal]:
+        """An SDK client (not yet entered) wired to this connection's events."""
+        lost = anyio.Event()
+        expired = anyio.Event()
+        refresh = _Signal()
+
+        def session_expired() -> None:
+            expired.set()
+            lost.set()
+
+        async def on_message(message: IncomingMessage) -> None:
+            if isinstance(message, types.ToolListChangedNotification):
+                refresh.set()
+            elif isinstance(message, Exception):
+                logger.warning("server %r transport error: %s", self.name, describe_error(message))
+
+        client = Client(
+            open_transport(self.config, errlog=errlog, on_closed=lost.set, on_session_expired=session_expired),
+            message_handler=on_message,
+            client_info=types.Implementation(name=CLIENT_NAME, version=_client_version()),
+            cache=None,  # we keep our own catalog; every tools/list goes to the server
+        )
+        return _Live(client=client, lost=lost, expired=expired), refresh
 
     async def _serve(self, live: _Live, tools: tuple[ToolSpec, ...], *, refresh: _Signal) -> float:
         """Publish the connection, keep its catalog fresh until it ends; return how long it lived."""
@@ -428,7 +445,7 @@ class ServerConnection:
                             continue
                         raise ServerUnavailableError(
                             f"server {self.name!r} closed the connection during the call to {tool!r}"
-                            " (it crashed or exited); it is being restarted",
+                            " (it crashed, exited or went away); reconnecting",
                             server=self.name,
                         ) from exc
                     if exc.code == REQUEST_TIMEOUT:
