@@ -8,7 +8,7 @@ orchestrator share. It is the one place where concrete backends are chosen.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
@@ -20,6 +20,14 @@ from gateway.executor import ExecutionHooks, ExecutionResult, Executor
 from gateway.policy import ApprovalPolicy, ApprovalToolSource, AskFn, FilteredToolSource
 from gateway.sandbox import BaseSandboxBackend, create_backend
 from gateway.stubs import RenderedPrompt, job_namespaces, render_module, render_prompt
+from gateway.telemetry import (
+    Telemetry,
+    TracedSandboxBackend,
+    TracedToolSource,
+    setup_telemetry,
+    trace_execution,
+    transports_for,
+)
 from gateway.tools import BaseToolSource
 from gateway.upstream import Fleet, FleetEventHandler, connect_fleet
 
@@ -41,8 +49,15 @@ class Gateway:
     """A connected fleet, a sandbox backend and the derived views, shared by every entry point."""
 
     def __init__(
-        self, *, settings: GatewaySettings, fleet: Fleet, source: BaseToolSource, backend: BaseSandboxBackend
+        self,
+        *,
+        settings: GatewaySettings,
+        fleet: Fleet,
+        source: BaseToolSource,
+        backend: BaseSandboxBackend,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry or Telemetry.disabled()
         self.settings = settings
         self.fleet = fleet
         self.source = source
@@ -83,29 +98,48 @@ class Gateway:
         view = await self.view()
         source = ApprovalToolSource(self.source, policy=self.policy, ask=ask)
         executor = Executor(backend=self.backend, source=source, limits=self.settings.limits)
-        return await executor.execute(
-            code,
-            catalog=view.catalog,
-            stubs=view.stubs,
-            namespaces=view.namespaces,
-            helpers=view.prompt.compact,
-            hooks=hooks,
-        )
+        with trace_execution(self.telemetry, code=code) as execution:
+            result = await executor.execute(
+                code,
+                catalog=view.catalog,
+                stubs=view.stubs,
+                namespaces=view.namespaces,
+                helpers=view.prompt.compact,
+                hooks=hooks,
+            )
+            execution.finish(result)
+        return result
 
 
 @asynccontextmanager
 async def open_gateway(
-    settings: GatewaySettings, *, on_event: FleetEventHandler | None = None, backend: BaseSandboxBackend | None = None
+    settings: GatewaySettings,
+    *,
+    on_event: FleetEventHandler | None = None,
+    backend: BaseSandboxBackend | None = None,
+    telemetry: Telemetry | None = None,
 ) -> AsyncGenerator[Gateway]:
     """Connect the fleet and start the sandbox backend; close both on exit.
 
     Returns at once: servers keep connecting in the background (`gateway.fleet.wait_ready()` waits).
     Pass `backend` to use another sandbox backend than the configured one (tests).
     """
-    async with connect_fleet(settings.resolved_servers(), on_event=on_event) as fleet:
-        source = FilteredToolSource.from_settings(fleet, settings)
-        if backend is not None:
-            yield Gateway(settings=settings, fleet=fleet, source=source, backend=backend)
-            return
-        async with create_backend(settings.sandbox, settings.limits) as created:
-            yield Gateway(settings=settings, fleet=fleet, source=source, backend=created)
+    owned = telemetry is None
+    telemetry = setup_telemetry() if telemetry is None else telemetry
+    servers = settings.resolved_servers()
+    try:
+        async with connect_fleet(servers, on_event=on_event) as fleet, AsyncExitStack() as stack:
+            traced = TracedToolSource(fleet, telemetry, transports=transports_for(servers))
+            source = FilteredToolSource.from_settings(traced, settings)
+            if backend is None:
+                backend = await stack.enter_async_context(create_backend(settings.sandbox, settings.limits))
+            yield Gateway(
+                settings=settings,
+                fleet=fleet,
+                source=source,
+                backend=TracedSandboxBackend(backend, telemetry),
+                telemetry=telemetry,
+            )
+    finally:
+        if owned:
+            telemetry.shutdown()

@@ -19,6 +19,7 @@ from gateway.config import load_settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.models import BedrockModelClient
 from gateway.orchestrator import Hooks, Mode, RunResult, ask
+from gateway.telemetry import TracedModelClient
 
 __all__ = ["register"]
 
@@ -115,7 +116,8 @@ async def _ask(args: argparse.Namespace) -> int:
                 "some servers were still connecting after %.0f s; going on without them", FLEET_READY_TIMEOUT_S
             )
         try:
-            result = await ask(gateway, args.question, model=model, mode=mode, hooks=hooks)
+            traced = TracedModelClient(model, gateway.telemetry)
+            result = await ask(gateway, args.question, model=traced, mode=mode, hooks=hooks)
         except GatewayError as e:
             # Re-raised outside the gateway's task groups, so the CLI reports it as one clear error.
             failure = e
