@@ -101,8 +101,8 @@ class Clients:
 
     async def upstream_event(self, event: FleetEvent) -> None:
         """`on_event` for the fleet: upstream failures and recoveries as MCP log messages."""
-        logger.log(logging.INFO if event.level == "info" else logging.WARNING, "%s: %s", event.server, event.message)
-        await self.log(event.level, f"{event.server}: {event.message}")
+        # The fleet has logged it already; this is the copy for MCP clients.
+        await self.log(event.level, event.message)
         if self.on_upstream_event is not None:
             self.on_upstream_event()
 

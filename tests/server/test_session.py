@@ -141,7 +141,41 @@ async def test_killed_upstream_is_restarted_for_the_next_call(servers_file: Path
             # The other servers never noticed.
             third = await _run(client, "print(len((await expenses.list_departments())['result']))")
             assert third["stdout"] == "5\n"
-    assert any(line.startswith("testbox:") for line in logs), logs
+    assert any("'testbox'" in line for line in logs), logs
+
+
+@pytest.mark.anyio
+async def test_upstream_failure_reaches_a_modern_client_during_its_execution(
+    servers_file: Path, gateway_env: dict[str, str]
+) -> None:
+    # 2026-07-28 has no connection-scoped logging: the message rides the running request's stream,
+    # because the request opted in (`log_level`).
+    changes = ListChanged()
+    logs: list[tuple[str, str]] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append((params.level, str(params.data)))
+
+    with anyio.fail_after(90):
+        async with Client(
+            _params(servers_file, gateway_env), logging_callback=on_log, log_level="info", message_handler=changes
+        ) as client:
+            assert client.protocol_version == "2026-07-28"
+            await ready_description(client, changes)
+            pid = int((await _run(client, "print((await testbox.whoami())['pid'])"))["stdout"])
+            killed = anyio.Event()
+
+            async def kill_after_first_call(value: float, total: float | None, message: str | None) -> None:
+                if not killed.is_set():
+                    os.kill(pid, signal.SIGKILL)
+                    killed.set()
+
+            code = "await expenses.list_departments()\nawait asyncio.sleep(2)\nprint((await testbox.whoami())['pid'])"
+            outcome = await _run(client, code, progress_callback=kill_after_first_call)
+            assert killed.is_set()
+            assert outcome["error"] is None, outcome
+            assert int(outcome["stdout"]) != pid
+    assert any(level == "warning" and "'testbox'" in text for level, text in logs), logs
 
 
 def _sandbox_containers(gateway_pid: int) -> list[str]:
