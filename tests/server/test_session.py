@@ -191,15 +191,14 @@ def _sandbox_containers(gateway_pid: int) -> list[str]:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_cancel_kills_the_container_within_a_second(
-    docker: None, servers_file: Path, gateway_env: dict[str, str]
+    mode: str, docker: None, servers_file: Path, gateway_env: dict[str, str]
 ) -> None:
     env = {**gateway_env, "PTC_SANDBOX__POOL_SIZE": "0"}  # only the executing container exists
     changes = ListChanged()
     with anyio.fail_after(120):
-        async with Client(
-            _params(servers_file, env, sandbox="docker"), mode="legacy", message_handler=changes
-        ) as client:
+        async with Client(_params(servers_file, env, sandbox="docker"), mode=mode, message_handler=changes) as client:
             await ready_description(client, changes)
             gateway_pid = int((await _run(client, "print((await testbox.whoami())['ppid'])"))["stdout"])
 
