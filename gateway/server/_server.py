@@ -26,6 +26,7 @@ from gateway.executor import ExecutionHooks
 from gateway.server._approval import ElicitationApprover, can_elicit
 from gateway.server._clients import Clients
 from gateway.server._tool import build_tool, error_result, render_result
+from gateway.telemetry import TelemetryServerMiddleware
 from gateway.tools import ToolRef
 
 __all__ = ["GatewayServer"]
@@ -83,6 +84,7 @@ class GatewayServer:
         # Registered directly: the constructor argument is deprecated (2026-07-28) and warns, but
         # handshake-era clients (and the conformance suite) still set a level for our upstream logs.
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
+        self.server.middleware.append(TelemetryServerMiddleware(gateway_.telemetry))
         self.server.middleware.append(self.clients.middleware)
 
     async def watch_catalog(self) -> None:
