@@ -36,7 +36,7 @@ from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway.config import RemoteServerConfig, StdioServerConfig
-from gateway.errors import ServerUnavailableError
+from gateway.errors import ServerUnavailableError, UpstreamError
 from gateway.tools import CallOptions, JsonValue, ToolResult, ToolSpec
 from gateway.upstream._convert import error_result, request_meta, tool_result, tool_spec
 from gateway.upstream._stderr import StderrTail, relay_stderr
@@ -453,8 +453,15 @@ class ServerConnection:
                     # A JSON-RPC error for this call (unknown tool, invalid arguments…) is the tool's failure.
                     return error_result(f"{self.name}.{tool}: {exc.message}")
                 except RuntimeError as exc:
+                    if live.lost.is_set() and "context manager" in str(exc):
+                        continue  # the SDK client closed under us before the request went out
                     # The SDK's output-schema check: the server's structured result did not match its own schema.
                     return error_result(f"{self.name}.{tool}: {exc}")
+                except Exception as exc:  # boundary: no SDK exception type may leave this package
+                    raise UpstreamError(
+                        f"server {self.name!r} answered {tool!r} with something we cannot use: {describe_error(exc)}",
+                        server=self.name,
+                    ) from exc
                 return tool_result(result)
             else:
                 raise ServerUnavailableError(

@@ -77,6 +77,9 @@ def _content(block: types.ContentBlock) -> Content:
             if isinstance(resource, types.TextResourceContents):
                 return ResourceContent(uri=str(resource.uri), mime_type=resource.mime_type, text=resource.text)
             return ResourceContent(uri=str(resource.uri), mime_type=resource.mime_type, blob=resource.blob)
+        case _:  # a block kind from a newer revision than this converter knows
+            kind = cast(object, getattr(block, "type", "unknown"))
+            return TextContent(text=f"[unsupported content block: {kind}]")
 
 
 def tool_result(result: types.CallToolResult) -> ToolResult:

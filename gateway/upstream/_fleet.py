@@ -84,6 +84,7 @@ class Fleet(BaseToolSource):
         Raises:
             UnknownToolError: no such server, or the server's current catalog has no such tool.
             ServerUnavailableError: the server is down or did not answer within the call timeout.
+            UpstreamError: the server answered with something that is not a valid result.
         """
         connection = self._connections.get(ref.server)
         if connection is None:
