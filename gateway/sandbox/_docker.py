@@ -427,7 +427,10 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 with engine_errors("starting a sandbox container"):
                     await anyio.to_thread.run_sync(api.start, container_id)
                 if self._mode == "stdin":
-                    await sandbox.send(injection_payload())
+                    try:
+                        await sandbox.send(injection_payload())
+                    except anyio.BrokenResourceError:
+                        raise SandboxUnavailableError(await _describe_early_exit(sandbox)) from None
                 await _wait_hello(sandbox)
         except TimeoutError:
             diagnostics = sandbox.diagnostics() if sandbox else ""

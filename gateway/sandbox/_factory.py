@@ -18,8 +18,8 @@ def create_backend(settings: SandboxSettings, limits: ExecutionLimits) -> BaseSa
 
             return DockerSandboxBackend(settings, limits)
         case "local-process":
-            from gateway.sandbox._local import LocalProcessBackend  # pyright: ignore[reportMissingImports, reportUnknownVariableType]
+            from gateway.sandbox._local import LocalProcessBackend
 
-            return LocalProcessBackend(settings, limits)  # pyright: ignore[reportUnknownVariableType]
+            return LocalProcessBackend(settings, limits)
         case _:  # pragma: no cover - exhaustive
             assert_never(settings.backend)

@@ -16,8 +16,6 @@ from typing import Any, Generic, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
-from gateway.errors import GatewayError
-
 __all__ = ["WarmPool"]
 
 logger = logging.getLogger(__name__)
@@ -102,7 +100,7 @@ class WarmPool(Generic[S]):
         self._starting += 1
         try:
             sandbox = await self._start()
-        except GatewayError:
+        except Exception:  # noqa: BLE001 - a background task's boundary: a failed start must not kill the pool's owner
             logger.exception("warm pool: sandbox start failed")
             results.append(False)
             return
