@@ -73,7 +73,7 @@ class BearerTokenMiddleware:
 
     def __init__(self, app: ASGIApp, *, token: str, exempt: frozenset[str]) -> None:
         self._app = app
-        self._expected = f"Bearer {token}".encode()
+        self._token = token.encode()
         self._exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,7 +81,8 @@ class BearerTokenMiddleware:
             await self._app(scope, receive, send)
             return
         supplied = next((value for key, value in scope["headers"] if key == b"authorization"), b"")
-        if not hmac.compare_digest(supplied, self._expected):
+        scheme, _, credentials = supplied.partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials.strip(), self._token):
             response = JSONResponse(
                 {"error": "unauthorized", "error_description": "a valid bearer token is required"},
                 status_code=401,
@@ -156,6 +157,7 @@ async def serve_http(
     url = f"http://{host}:{port}{settings.path}"
     config = uvicorn.Config(
         create_http_app(server),
+        log_config=None,  # keep the CLI's logging (stderr, one format); uvicorn's default logs access to stdout
         log_level="warning",
         lifespan="on",
         access_log=False,
