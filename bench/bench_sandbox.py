@@ -158,35 +158,47 @@ print(json.dumps(latencies))
 """
 
 
-async def bench_bridge(image: str, n: int) -> dict[str, Any]:
+async def bench_bridge(image: str, n: int, rounds: int = 6) -> dict[str, Any]:
+    """Interleaved rounds (direct, Docker, local-process) so machine load hits every path alike."""
     server = everything_server()
-    direct: list[float] = []
     params = StdioServerParameters(command=server.command, args=server.args, env=server.env or None, cwd=server.cwd)
-    async with Client(params) as client:
-        for _ in range(20):
-            await client.call_tool("echo", {"message": "hello"})
-        for _ in range(n):
-            began = time.perf_counter()
-            await client.call_tool("echo", {"message": "hello"})
-            direct.append(time.perf_counter() - began)
-
     settings = GatewaySettings(
         servers={"everything": server},
         sandbox=SandboxSettings(image=image, pool_size=1),
         limits=ExecutionLimits(max_tool_calls=n + 100, execution_timeout_s=300),
     )
-    async with open_gateway(settings) as gateway:
-        await gateway.fleet.wait_ready(60)
-        await gateway.execute(TIMED_CALLS.format(n=20))  # warm up both sides
-        result = await gateway.execute(TIMED_CALLS.format(n=n))
-        assert result.ok, result.error
-        bridged: list[float] = json.loads(result.stdout)
-    async with LocalProcessBackend() as local, open_gateway(settings, backend=local) as gateway:
-        await gateway.fleet.wait_ready(60)
-        await gateway.execute(TIMED_CALLS.format(n=20))
-        result = await gateway.execute(TIMED_CALLS.format(n=n))
-        assert result.ok, result.error
-        local_process: list[float] = json.loads(result.stdout)
+    per_round = max(10, n // rounds)
+    direct: list[float] = []
+    bridged: list[float] = []
+    local_process: list[float] = []
+    round_ratios: list[float] = []
+    async with (
+        Client(params) as client,
+        open_gateway(settings) as docker_gateway,
+        LocalProcessBackend() as local,
+        open_gateway(settings, backend=local) as local_gateway,
+    ):
+        await docker_gateway.fleet.wait_ready(60)
+        await local_gateway.fleet.wait_ready(60)
+        for _ in range(20):
+            await client.call_tool("echo", {"message": "hello"})
+        for gateway in (docker_gateway, local_gateway):
+            await gateway.execute(TIMED_CALLS.format(n=20))
+        for _ in range(rounds):
+            direct_round: list[float] = []
+            for _ in range(per_round):
+                began = time.perf_counter()
+                await client.call_tool("echo", {"message": "hello"})
+                direct_round.append(time.perf_counter() - began)
+            result = await docker_gateway.execute(TIMED_CALLS.format(n=per_round))
+            assert result.ok, result.error
+            bridged_round: list[float] = json.loads(result.stdout)
+            result = await local_gateway.execute(TIMED_CALLS.format(n=per_round))
+            assert result.ok, result.error
+            local_process.extend(json.loads(result.stdout))
+            direct.extend(direct_round)
+            bridged.extend(bridged_round)
+            round_ratios.append(pct(bridged_round, 0.5) / pct(direct_round, 0.5))
     d, b = summary_ms(direct), summary_ms(bridged)
     return {
         "attach_round_trip": await bench_transport(image, n),
@@ -195,6 +207,7 @@ async def bench_bridge(image: str, n: int) -> dict[str, Any]:
         "local_process": summary_ms(local_process),
         "ratio_p50": round(b["p50_ms"] / d["p50_ms"], 2),
         "added_p50_ms": round(b["p50_ms"] - d["p50_ms"], 3),
+        "round_ratios_p50": [round(r, 2) for r in round_ratios],
     }
 
 
@@ -210,7 +223,7 @@ print(json.dumps({"one_s": one, "gather_100_s": many}))
 """
 
 
-async def bench_fan_out(image: str) -> dict[str, Any]:
+async def bench_fan_out(image: str, repeats: int = 3) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for concurrency in (ExecutionLimits().max_concurrent_calls, 32):
         settings = GatewaySettings(
@@ -218,16 +231,23 @@ async def bench_fan_out(image: str) -> dict[str, Any]:
             sandbox=SandboxSettings(image=image, pool_size=1),
             limits=ExecutionLimits(max_concurrent_calls=concurrency),
         )
+        ones: list[float] = []
+        manys: list[float] = []
         async with open_gateway(settings) as gateway:
             await gateway.fleet.wait_ready(60)
             await gateway.execute(FAN_OUT)  # warm-up
-            result = await gateway.execute(FAN_OUT)
-            assert result.ok, result.error
-            numbers = json.loads(result.stdout)
+            for _ in range(repeats):
+                result = await gateway.execute(FAN_OUT)
+                assert result.ok, result.error
+                numbers = json.loads(result.stdout)
+                ones.append(numbers["one_s"])
+                manys.append(numbers["gather_100_s"])
+        one, many = statistics.median(ones), statistics.median(manys)
         results[f"max_concurrent_calls={concurrency}"] = {
-            "one_call_ms": round(numbers["one_s"] * 1000, 1),
-            "gather_100_ms": round(numbers["gather_100_s"] * 1000, 1),
-            "ratio": round(numbers["gather_100_s"] / numbers["one_s"], 2),
+            "one_call_ms": round(one * 1000, 1),
+            "gather_100_ms": round(many * 1000, 1),
+            "ratio": round(many / one, 2),
+            "runs": repeats,
         }
     return results
 
@@ -253,31 +273,48 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         "## Bridge overhead per tool call (server-everything `echo`, sequential)",
         "",
-        "| path | n | p50 ms | p95 ms | mean ms |",
-        "|---|---|---|---|---|",
-        f"| direct MCP SDK `Client.call_tool` | {b['direct_sdk']['n']} | {b['direct_sdk']['p50_ms']} "
-        f"| {b['direct_sdk']['p95_ms']} | {b['direct_sdk']['mean_ms']} |",
-        f"| from sandbox code through the bridge | {b['through_sandbox']['n']} | {b['through_sandbox']['p50_ms']} "
-        f"| {b['through_sandbox']['p95_ms']} | {b['through_sandbox']['mean_ms']} |",
-        f"| same code, local-process backend (no Docker; where the time goes) | {b['local_process']['n']} "
-        f"| {b['local_process']['p50_ms']} | {b['local_process']['p95_ms']} | {b['local_process']['mean_ms']} |",
-        f"| transport alone: 200-byte round trip over the attach socket to an echo in the same container "
-        f"| {b['attach_round_trip']['n']} | {b['attach_round_trip']['p50_ms']} | {b['attach_round_trip']['p95_ms']} "
-        f"| {b['attach_round_trip']['mean_ms']} |",
+        "| path | n | p50 ms | p95 ms | mean ms | min ms |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {label} | {b[key]['n']} | {b[key]['p50_ms']} | {b[key]['p95_ms']} | {b[key]['mean_ms']} "
+            f"| {b[key]['min_ms']} |"
+            for label, key in (
+                ("direct MCP SDK `Client.call_tool`", "direct_sdk"),
+                ("from sandbox code through the bridge (Docker)", "through_sandbox"),
+                ("same code, local-process backend (no Docker: runner + executor cost)", "local_process"),
+                ("transport alone: 200-byte round trip over the attach socket (echo container)", "attach_round_trip"),
+            )
+        ),
         "",
         f"Docker sandbox vs direct SDK call (p50): **{b['ratio_p50']}x**, **+{b['added_p50_ms']} ms** "
-        "(goal <= 2x and <= +1 ms). Local-process backend vs direct: "
+        "(goal <= 2x and <= +1 ms); per-round p50 ratios "
+        f"{b['round_ratios_p50']}. Local-process backend vs direct: "
         f"{round(b['local_process']['p50_ms'] / b['direct_sdk']['p50_ms'], 2)}x, "
         f"+{round(b['local_process']['p50_ms'] - b['direct_sdk']['p50_ms'], 3)} ms.",
         "",
         "## Fan-out: `asyncio.gather` of 100 calls to a tool sleeping 100 ms",
+        "",
+        "Medians of three runs, each one call then a gather of 100, inside the sandbox.",
         "",
         "| limits | one call ms | gather of 100 ms | ratio | goal |",
         "|---|---|---|---|---|",
     ]
     for name, row in f.items():
         lines.append(f"| {name} | {row['one_call_ms']} | {row['gather_100_ms']} | {row['ratio']}x | <= 3x |")
-    lines.append("")
+    lines += [
+        "",
+        "## Reading the numbers",
+        "",
+        "- The machine is shared (see the load average above), so p50s move between runs; the bridge rounds are",
+        "  interleaved (direct, Docker, local-process) so load hits each path alike, and the per-round ratios show",
+        "  the spread. The `min` column is the closest thing to an idle machine.",
+        "- The attach socket itself costs about 0.1-0.2 ms per round trip. The rest of the gap between the Docker",
+        "  and the local-process rows is scheduling: every frame also wakes dockerd and containerd-shim, which",
+        "  hurts most when the CPUs are oversubscribed. The local-process row is the runner + executor cost.",
+        "- The default `max_concurrent_calls` is 100 so that a gather of 100 calls runs in one wave; the row",
+        "  with 32 shows the waves a lower cap costs.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -294,7 +331,8 @@ async def main() -> None:
 
     data: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other work: load average "
+        f"{os.getloadavg()[0]:.1f} at start), Python {platform.python_version()}",
         "image": args.image,
     }
     if args.only in (None, "starts"):
