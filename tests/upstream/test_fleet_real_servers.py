@@ -138,3 +138,20 @@ async def test_disabled_server_is_not_started() -> None:
         assert await fleet.list_tools() == []
         with pytest.raises(ServerUnavailableError, match="disabled"):
             await fleet.call_tool(ToolRef(server="time", name="get_current_time"), {})
+
+
+async def test_failed_server_is_retried_with_backoff_and_recovers(tmp_path: Path, events: EventLog) -> None:
+    later = tmp_path / "later"
+    later.mkdir()
+    async with connect_fleet({"git": git_server(later)}, on_event=events) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        assert fleet.status()["git"].state == "failed"
+        seen = fleet.version
+        await anyio.run_process(["git", "init", "-q", str(later)])  # now it is a repository
+        with anyio.fail_after(60):
+            while fleet.status()["git"].state != "ready":
+                seen = await fleet.wait_changed(seen)
+        assert fleet.status()["git"].tool_count > 0
+    levels = [(event.level, event.message.split(":")[0]) for event in events.events]
+    assert levels[0] == ("error", "server 'git' is unavailable")
+    assert ("info", "server 'git' is back") in levels
