@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 ARGUMENTS_PREVIEW_CHARS: Final = 1500
 APPROVAL_TIMEOUT_S: Final = 300.0
-"""How long the user has to answer; no answer counts as a refusal."""
+"""The longest the user is given to answer; no answer counts as a refusal. The execution's own limits
+(`tool_call_timeout_s`, `execution_timeout_s`) include the wait, so the server passes a shorter one."""
 
 REQUESTED_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
@@ -58,8 +59,9 @@ def can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
 class ElicitationApprover:
     """Asks the client's user about one tool call at a time, for one execution."""
 
-    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+    def __init__(self, ctx: ServerRequestContext[Any, Any], *, timeout_s: float = APPROVAL_TIMEOUT_S) -> None:
         self._ctx = ctx
+        self._timeout_s = min(timeout_s, APPROVAL_TIMEOUT_S)
         self._lock = anyio.Lock()
         self._remembered: set[ToolRef] = set()
 
@@ -74,14 +76,14 @@ class ElicitationApprover:
             why = " (a tool marked destructive)" if spec.annotations.destructive else ""
             message = f"The code wants to call {ref}{why} with arguments:\n{preview}\n\nAllow it?"
             try:
-                with anyio.fail_after(APPROVAL_TIMEOUT_S):
+                with anyio.fail_after(self._timeout_s):
                     result = await self._ctx.session.elicit_form(
                         message=message,
                         requested_schema=REQUESTED_SCHEMA,
                         related_request_id=self._ctx.request_id,
                     )
             except TimeoutError:
-                logger.warning("approval for %s timed out after %.0f s; refused", ref, APPROVAL_TIMEOUT_S)
+                logger.warning("approval for %s got no answer within %.0f s; refused", ref, self._timeout_s)
                 return False
             except MCPError as e:  # includes NoBackChannelError
                 logger.warning("could not ask for approval of %s (%s); refused", ref, e)

@@ -159,7 +159,11 @@ class GatewayServer:
             # A no-op unless the client sent a progress token with this request.
             await ctx.session.report_progress(completed, None, f"{ref} {'done' if ok else 'failed'}")
 
-        approver = ElicitationApprover(ctx) if can_elicit(ctx) else None
+        # The wait for the user counts against the call's own timeout: answer "no" a moment before
+        # it so the code sees a refusal rather than a timeout.
+        limits = self.gateway.settings.limits
+        approval_timeout_s = max(1.0, min(limits.tool_call_timeout_s, limits.execution_timeout_s) - 1.0)
+        approver = ElicitationApprover(ctx, timeout_s=approval_timeout_s) if can_elicit(ctx) else None
         with self.clients.running(ctx):
             try:
                 result = await self.gateway.execute(

@@ -221,3 +221,25 @@ async def test_cancel_kills_the_container_within_a_second(
             # The session is still usable.
             after = await _run(client, "print('still here')")
             assert after["stdout"] == "still here\n"
+
+
+@pytest.mark.anyio
+async def test_no_answer_in_time_is_a_refusal(servers_file: Path, gateway_env: dict[str, str]) -> None:
+    env = {**gateway_env, "PTC_LIMITS__TOOL_CALL_TIMEOUT_S": "3"}
+    asked = anyio.Event()
+
+    async def never_answers(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    changes = ListChanged()
+    with anyio.fail_after(60):
+        async with Client(
+            _params(servers_file, env), mode="legacy", message_handler=changes, elicitation_callback=never_answers
+        ) as client:
+            await ready_description(client, changes)
+            outcome = await _run(client, DELETE_CODE)
+            assert asked.is_set()
+            # Refused (not timed out): the approval gives up a second before the call's own timeout.
+            assert outcome["stdout"] == DECLINED * 2, outcome
