@@ -210,6 +210,7 @@ class DockerSandbox(BaseSandbox):
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
+            anyio.notify_closing(self._sock)  # a task waiting to read gets ClosedResourceError, not a hang
             self._close_socket()
             await _remove(self._api, self._id)
             if self._on_close is not None:

@@ -259,3 +259,24 @@ async def test_old_python_is_a_clear_error() -> None:
         with pytest.raises(SandboxUnavailableError, match=r"exited before it was ready"):
             await backend.acquire()
         assert backend.owned_containers == frozenset()
+
+
+async def test_close_wakes_a_blocked_reader() -> None:
+    async with DockerSandboxBackend(docker_settings(pool_size=0), LIMITS) as backend:
+        sandbox = await backend.acquire()
+        outcome: list[str] = []
+
+        async def read() -> None:
+            try:
+                await sandbox.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError) as e:
+                outcome.append(type(e).__name__)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read)
+                await anyio.wait_all_tasks_blocked()
+                await sandbox.aclose()
+        assert outcome
+        with pytest.raises(anyio.EndOfStream):
+            await sandbox.receive()
