@@ -18,7 +18,13 @@ import anyio
 from gateway.config import SandboxSettings
 from gateway.errors import GatewayError
 from gateway.sandbox._engine import connect_engine
-from gateway.sandbox._image import DEFAULT_BOOTSTRAP_TAG, ImageBuildOptions, build_image, image_status
+from gateway.sandbox._image import (
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_BOOTSTRAP_TAG,
+    ImageBuildOptions,
+    build_image,
+    image_status,
+)
 from tests._support import require
 
 __all__ = ["TEST_IMAGE", "USER_IMAGE", "count_owned_containers", "docker_settings", "user_image"]
@@ -75,14 +81,19 @@ def docker_settings(**overrides: Any) -> SandboxSettings:
 
 
 def user_image() -> str:
-    """The Debian base the image build bootstrapped (present whenever the build used debootstrap)."""
+    """A plain Python image without our runtime: the bootstrapped Debian base, else the pulled base image."""
     docker_settings()
 
-    async def present() -> bool:
-        return await image_status(USER_IMAGE) != "missing"
+    async def first_present() -> str | None:
+        for image in (USER_IMAGE, DEFAULT_BASE_IMAGE):
+            if await image_status(image) != "missing":
+                return image
+        return None
 
-    require(_in_thread(present), f"the user image {USER_IMAGE}", ".venv/bin/ptc-gateway image build --bootstrap always")
-    return USER_IMAGE
+    found: str | None = _in_thread(first_present)
+    require(found is not None, f"a plain Python image ({USER_IMAGE} or {DEFAULT_BASE_IMAGE})", FIX)
+    assert found is not None
+    return found
 
 
 def count_owned_containers(owner: str) -> int:
