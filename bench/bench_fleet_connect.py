@@ -55,6 +55,7 @@ def five_servers(workdir: Path) -> dict[str, StdioServerConfig]:
 
 async def connect_once(servers: Mapping[str, StdioServerConfig]) -> dict[str, object]:
     ready_at: dict[str, float] = {}
+    all_ready_s, tools, states = 0.0, 0, dict[str, str]()
     start = time.perf_counter()
     async with connect_fleet(servers) as fleet:
         returned_s = time.perf_counter() - start
@@ -109,7 +110,7 @@ async def main(runs: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     if missing := installed():

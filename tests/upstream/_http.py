@@ -9,7 +9,7 @@ issued so far: their next request gets the SDK server's own `404 Session not fou
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -79,7 +79,7 @@ class HandshakeEra:
 
 
 @asynccontextmanager
-async def serve_http(app: Any) -> AsyncIterator[str]:
+async def serve_http(app: Any) -> AsyncGenerator[str, None]:
     """Run `app` with uvicorn on a free loopback port; yield the MCP endpoint URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config import StdioServerConfig
 from gateway.errors import ServerUnavailableError, UnknownToolError
-from gateway.tools import TextContent, ToolRef, ToolResult
+from gateway.tools import JsonObject, TextContent, ToolRef, ToolResult
 from gateway.upstream import connect_fleet
 from tests.servers import everything_server, filesystem_server, git_server, memory_server, time_server
 from tests.upstream.conftest import EventLog
@@ -67,7 +67,7 @@ async def test_five_servers_connect_concurrently_list_and_call(tmp_path: Path, g
         echo = await fleet.call_tool(ToolRef(server="everything", name="echo"), {"message": "hi"})
         assert text_of(echo) == "Echo: hi"
 
-        entity = {"name": "gateway", "entityType": "project", "observations": ["tested"]}
+        entity: JsonObject = {"name": "gateway", "entityType": "project", "observations": ["tested"]}
         created = await fleet.call_tool(ToolRef(server="memory", name="create_entities"), {"entities": [entity]})
         assert not created.is_error
         graph = await fleet.call_tool(ToolRef(server="memory", name="read_graph"), {})

@@ -16,6 +16,7 @@ from gateway.errors import ServerUnavailableError
 from gateway.tools import (
     AudioContent,
     ImageContent,
+    JsonValue,
     ResourceContent,
     ResourceLinkContent,
     TextContent,
@@ -117,7 +118,8 @@ async def test_shutdown_leaves_no_child_process(sdk2_server: StdioServerConfig) 
         assert len(child_pids() - before) == 2
         # A call in flight at shutdown is cancelled with everything else.
         async with anyio.create_task_group() as tg:
-            tg.start_soon(fleet.call_tool, ToolRef(server="a", name="hang"), {})
+            no_arguments: dict[str, JsonValue] = {}
+            tg.start_soon(fleet.call_tool, ToolRef(server="a", name="hang"), no_arguments)
             await anyio.lowlevel.checkpoint()
             tg.cancel_scope.cancel()
     assert child_pids() - before == set()
