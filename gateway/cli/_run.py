@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from gateway.cli._common import add_fleet_options
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 from gateway.executor import ExecutionResult
+from gateway.policy import AskFn
+from gateway.tools import JsonValue, ToolRef, ToolSpec
 
 __all__ = ["READY_TIMEOUT_S", "register"]
 
@@ -45,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     parser.add_argument(
         "--timeout", type=float, default=None, metavar="SECONDS", help="override [limits] execution_timeout_s"
     )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="approve every call the approval policy would ask about (default: ask on the terminal when the "
+        "code comes from a file and stdin is a terminal, else refuse those calls)",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -70,8 +80,36 @@ async def _run(args: argparse.Namespace) -> int:
             await gateway.fleet.wait_ready(args.wait)
         except TimeoutError:
             logger.warning("some servers had not answered after %g s; running without them", args.wait)
-        result = await gateway.execute(code)
+        result = await gateway.execute(code, ask=_approver(args))
     return _report(result)
+
+
+def _approver(args: argparse.Namespace) -> AskFn | None:
+    """How this run answers calls that need approval: --yes, a terminal prompt, or refusal (None)."""
+    if args.yes:
+
+        async def approve_all(ref: ToolRef, spec: ToolSpec, arguments: Mapping[str, JsonValue]) -> bool:
+            return True
+
+        return approve_all
+    if args.file == "-" or not sys.stdin.isatty():
+        return None
+    lock = anyio.Lock()  # one question at a time, even when the code gathers calls
+
+    async def prompt(ref: ToolRef, spec: ToolSpec, arguments: Mapping[str, JsonValue]) -> bool:
+        shown = json.dumps(arguments, ensure_ascii=False)
+        question = f"ptc-gateway: allow {ref}({shown[:500]})? [y/N] "
+        async with lock:
+            answer = await anyio.to_thread.run_sync(_ask_terminal, question)
+        return answer.strip().lower() in ("y", "yes")
+
+    return prompt
+
+
+def _ask_terminal(question: str) -> str:
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    return sys.stdin.readline()
 
 
 def _report(result: ExecutionResult) -> int:

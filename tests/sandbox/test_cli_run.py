@@ -13,13 +13,14 @@ from tests.sandbox._docker import TEST_IMAGE, docker_settings
 SERVER = Path(__file__).resolve().parents[2] / "examples" / "expenses_server.py"
 
 
-def write_config(tmp_path: Path) -> Path:
+def write_config(tmp_path: Path, *, extra: str = "") -> Path:
     config = tmp_path / "gateway.toml"
     config.write_text(
         f"""
 [servers.expenses]
 command = {sys.executable!r}
 args = [{str(SERVER)!r}]
+{extra}
 
 [sandbox]
 image = {TEST_IMAGE!r}
@@ -56,3 +57,18 @@ def test_run_with_a_missing_file_is_a_config_error(tmp_path: Path, capsys: pytes
     status = main(["run", str(tmp_path / "nope.py"), "--config", str(write_config(tmp_path))])
     assert status == 2
     assert "nope.py" in capsys.readouterr().err
+
+
+def test_run_refuses_calls_needing_approval_unless_yes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    docker_settings()
+    config = write_config(tmp_path, extra='require_approval = ["list_departments"]')
+    code = tmp_path / "code.py"
+    code.write_text("print(len(await expenses.list_departments()))\n")
+    status = main(["run", str(code), "--config", str(config)])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "ToolError" in captured.err
+    status = main(["run", str(code), "--config", str(config), "--yes"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert captured.out.strip().isdigit()
