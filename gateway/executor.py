@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import math
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, assert_never
 
@@ -55,7 +57,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.sandbox import BaseSandbox, BaseSandboxBackend
-from gateway.tools import BaseToolSource, Content, JsonValue, TextContent, ToolRef, ToolResult
+from gateway.tools import BaseToolSource, CallOptions, Content, JsonValue, TextContent, ToolRef, ToolResult
 
 __all__ = ["ExecutionFailure", "ExecutionHooks", "ExecutionResult", "Executor", "FailureKind"]
 
@@ -199,6 +201,30 @@ class _Capture:
 _Fault = tuple[Literal["timeout", "crash", "limit", "protocol"], SandboxError]
 
 
+class _Deadline:
+    """A cancel scope's deadline that stops while somebody waits on a human (see `CallOptions.suspend`).
+
+    Nested and concurrent pauses are counted: the clock runs again when the last one ends, with the
+    time that was left when the first one began.
+    """
+
+    def __init__(self, scope: anyio.CancelScope) -> None:
+        self._scope = scope
+        self._depth = 0
+        self._remaining = 0.0
+
+    def pause(self) -> None:
+        if self._depth == 0:
+            self._remaining = max(self._scope.deadline - anyio.current_time(), 0.0)
+            self._scope.deadline = math.inf
+        self._depth += 1
+
+    def resume(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._scope.deadline = anyio.current_time() + self._remaining
+
+
 class _Run:
     """Mutable state of one execution (owned by one `execute` call)."""
 
@@ -217,6 +243,21 @@ class _Run:
         self.send_lock = anyio.Lock(fast_acquire=True)
         self.limiter = anyio.CapacityLimiter(limits.max_concurrent_calls)
         self.t0 = anyio.current_time()
+        self.deadline: _Deadline | None = None
+        """The execution's deadline, once the job is sent."""
+
+    @asynccontextmanager
+    async def suspended(self, call: _Deadline) -> AsyncGenerator[None]:
+        """Stop the execution's and one call's clocks while a human is asked."""
+        if self.deadline is not None:
+            self.deadline.pause()
+        call.pause()
+        try:
+            yield
+        finally:
+            call.resume()
+            if self.deadline is not None:
+                self.deadline.resume()
 
     def elapsed(self) -> float:
         return anyio.current_time() - self.t0
@@ -281,6 +322,7 @@ class Executor:
     ) -> None:
         timeout_s = self.limits.execution_timeout_s
         with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as deadline:
+            run.deadline = _Deadline(deadline)
             async with anyio.create_task_group() as tg:
                 if await _send(run, sandbox, encode_frame(run.nonce, job)):
                     await self._read(run, sandbox, tg, catalog, hooks)
@@ -384,7 +426,7 @@ class Executor:
         token: object,
     ) -> None:
         try:
-            result = await self._invoke(tool, frame.arguments)
+            result = await self._invoke(run, tool, frame.arguments)
         finally:
             run.limiter.release_on_behalf_of(token)
         data, ok = _result_frame(run.nonce, frame.id, result, tool, self.limits.max_result_bytes)
@@ -398,20 +440,27 @@ class Executor:
             except Exception:  # a caller's progress hook must never break the execution
                 logger.exception("on_tool_call_done hook failed")
 
-    async def _invoke(self, tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> ToolResult | str:
-        """The tool's result, or the message of the `ToolError` the code will see."""
+    async def _invoke(self, run: _Run, tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> ToolResult | str:
+        """The tool's result, or the message of the `ToolError` the code will see.
+
+        `tool_call_timeout_s` bounds the call, but not the time a wrapper spends waiting on a human
+        (an approval question, `CallOptions.suspend`): that stops this call's clock and the execution's.
+        """
         label = tool.id
         timeout_s = self.limits.tool_call_timeout_s
         try:
-            with anyio.fail_after(timeout_s):
-                return await self.source.call_tool(tool.ref, arguments, options={"timeout_s": timeout_s})
-        except TimeoutError:
-            return f"{label}: no answer within {timeout_s:g} s (tool_call_timeout_s)"
+            with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as scope:
+                call = _Deadline(scope)
+                options: CallOptions = {"timeout_s": timeout_s, "suspend": lambda: run.suspended(call)}
+                return await self.source.call_tool(tool.ref, arguments, options=options)
+        except TimeoutError:  # the source's own timeout (the fleet applies timeout_s per call)
+            pass
         except UpstreamError as e:
             return f"{label}: {e}"
         except Exception as e:  # a broken tool source must fail one call, not the gateway
             logger.exception("tool source failed calling %s", tool.ref)
             return f"{label}: internal gateway error ({type(e).__name__})"
+        return f"{label}: no answer within {timeout_s:g} s (tool_call_timeout_s)"
 
 
 # --- Helpers ------------------------------------------------------------------------------------

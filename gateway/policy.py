@@ -12,6 +12,7 @@ Patterns are `fnmatch` patterns, matched case-sensitively (`*`, `?`, `[seq]`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal, TypeAlias, assert_never
@@ -193,7 +194,10 @@ class ApprovalToolSource(BaseToolSource):
                         f"Call to {ref} needs the user's approval ({reason}), but this client cannot be asked "
                         "(it does not support elicitation), so the call was not made."
                     )
-                if not await self._approved(self._ask, spec, arguments):
+                suspend = (options or {}).get("suspend")
+                async with suspend() if suspend is not None else nullcontext():
+                    approved = await self._approved(self._ask, spec, arguments)
+                if not approved:
                     return _refusal(f"The user declined the call to {ref}; it was not made.")
             case _:
                 assert_never(decision)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, TypedDict
 
@@ -150,6 +151,10 @@ class CallOptions(TypedDict, total=False):
     meta: Mapping[str, JsonValue]
     """Extra request `_meta` (for example W3C `traceparent`)."""
     progress: ProgressFn
+    suspend: Callable[[], AbstractAsyncContextManager[None]]
+    """Wrap any wait on a human (an approval question) in this: the caller's clocks (the execution
+    deadline, this call's timeout) stop meanwhile, so the time a user takes to answer is not charged
+    to the model's code."""
 
 
 class BaseToolSource(ABC):

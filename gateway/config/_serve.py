@@ -45,6 +45,9 @@ class ApprovalSettings(BaseModel):
     """Policy for tools annotated destructive (and not read-only)."""
     tools: dict[str, Policy] = Field(default_factory=dict)
     """Per tool, keyed `server/tool` (fnmatch patterns allowed); wins over the above."""
+    timeout_s: float = Field(default=300.0, gt=0)
+    """How long the user has to answer an approval question; no answer is a refusal. The
+    execution's own limits stand still while a question is open."""
 
 
 class StubSettings(BaseModel):

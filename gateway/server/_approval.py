@@ -23,9 +23,6 @@ __all__ = ["ElicitationApprover", "can_elicit"]
 logger = logging.getLogger(__name__)
 
 ARGUMENTS_PREVIEW_CHARS: Final = 1500
-APPROVAL_TIMEOUT_S: Final = 300.0
-"""The longest the user is given to answer; no answer counts as a refusal. The execution's own limits
-(`tool_call_timeout_s`, `execution_timeout_s`) include the wait, so the server passes a shorter one."""
 
 REQUESTED_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
@@ -59,9 +56,10 @@ def can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
 class ElicitationApprover:
     """Asks the client's user about one tool call at a time, for one execution."""
 
-    def __init__(self, ctx: ServerRequestContext[Any, Any], *, timeout_s: float = APPROVAL_TIMEOUT_S) -> None:
+    def __init__(self, ctx: ServerRequestContext[Any, Any], *, timeout_s: float) -> None:
+        """`timeout_s` ([approval] timeout_s) bounds each question; the execution's clocks stand still meanwhile."""
         self._ctx = ctx
-        self._timeout_s = min(timeout_s, APPROVAL_TIMEOUT_S)
+        self._timeout_s = timeout_s
         self._lock = anyio.Lock()
         self._remembered: set[ToolRef] = set()
 

@@ -159,10 +159,9 @@ class GatewayServer:
             # A no-op unless the client sent a progress token with this request.
             await ctx.session.report_progress(completed, None, f"{ref} {'done' if ok else 'failed'}")
 
-        # The wait for the user counts against the call's own timeout: answer "no" a moment before
-        # it so the code sees a refusal rather than a timeout.
-        limits = self.gateway.settings.limits
-        approval_timeout_s = max(1.0, min(limits.tool_call_timeout_s, limits.execution_timeout_s) - 1.0)
+        # The executor stops its clocks while the user is asked (CallOptions.suspend): the approver's
+        # own timeout ([approval] timeout_s) is the only bound on the wait.
+        approval_timeout_s = self.gateway.settings.approval.timeout_s
         approver = ElicitationApprover(ctx, timeout_s=approval_timeout_s) if can_elicit(ctx) else None
         with self.clients.running(ctx):
             try:

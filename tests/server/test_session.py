@@ -225,7 +225,8 @@ async def test_cancel_kills_the_container_within_a_second(
 
 @pytest.mark.anyio
 async def test_no_answer_in_time_is_a_refusal(servers_file: Path, gateway_env: dict[str, str]) -> None:
-    env = {**gateway_env, "PTC_LIMITS__TOOL_CALL_TIMEOUT_S": "3"}
+    # Shorter than the user's wait would be; the call's own limits are far shorter than the test's.
+    env = {**gateway_env, "PTC_APPROVAL__TIMEOUT_S": "3", "PTC_LIMITS__TOOL_CALL_TIMEOUT_S": "1"}
     asked = anyio.Event()
 
     async def never_answers(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
@@ -241,5 +242,5 @@ async def test_no_answer_in_time_is_a_refusal(servers_file: Path, gateway_env: d
             await ready_description(client, changes)
             outcome = await _run(client, DELETE_CODE)
             assert asked.is_set()
-            # Refused (not timed out): the approval gives up a second before the call's own timeout.
+            # Refused after [approval] timeout_s, not timed out by the (paused) 1 s call limit.
             assert outcome["stdout"] == DECLINED * 2, outcome
