@@ -28,7 +28,7 @@ from gateway.tools import ToolRef
 QUESTION = "Which engineering team members exceeded their Q3 travel budget?"
 
 # What a model writes after reading the stubs: 1 + 2 × 16 tool calls, all but the first concurrent.
-MODEL_CODE = '''\
+MODEL_CODE = """\
 STANDARD_BUDGET = 5000.00  # per quarter, from get_custom_budget's description
 
 members = (await expenses.get_team_members(department="engineering"))["result"]
@@ -47,7 +47,7 @@ for member, items, custom in zip(members, expense_lists, custom_budgets):
 print(f"{len(over)} of {len(members)} engineering team members exceeded their Q3 travel budget:")
 for excess, name, role, travel, budget in sorted(over, reverse=True):
     print(f"- {name} ({role}): ${travel:,.2f} spent of ${budget:,.2f} (+${excess:,.2f})")
-'''
+"""
 
 
 async def main(args: argparse.Namespace) -> int:

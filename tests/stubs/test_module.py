@@ -167,7 +167,9 @@ def test_formats_ranges_and_patterns_are_noted() -> None:
 
 def test_docstring_style_descriptions_are_dedented() -> None:
     # Python SDK servers send the tool function's raw docstring: first line flush, the rest indented.
-    description = "Return the budget.\n\n        Without an exception the standard budget applies.\n        Per quarter."
+    description = (
+        "Return the budget.\n\n        Without an exception the standard budget applies.\n        Per quarter."
+    )
     spec = ToolSpec(server="s", name="t", description=description, input_schema={"type": "object"})
     source = render_module(build_catalog([spec]))
     assert "        Without an exception the standard budget applies.\n        Per quarter." in source
