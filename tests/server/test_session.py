@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -200,7 +201,9 @@ async def test_cancel_kills_the_container_within_a_second(
     with anyio.fail_after(120):
         async with Client(_params(servers_file, env, sandbox="docker"), mode=mode, message_handler=changes) as client:
             await ready_description(client, changes)
-            gateway_pid = int((await _run(client, "print((await testbox.whoami())['ppid'])"))["stdout"])
+            first = await _run(client, "print((await testbox.whoami())['ppid'])")
+            assert first["error"] is None, first
+            gateway_pid = int(first["stdout"])
 
             started = anyio.Event()
 
@@ -244,3 +247,43 @@ async def test_no_answer_in_time_is_a_refusal(servers_file: Path, gateway_env: d
             assert asked.is_set()
             # Refused after [approval] timeout_s, not timed out by the (paused) 1 s call limit.
             assert outcome["stdout"] == DECLINED * 2, outcome
+
+
+DENIED = (
+    "refused: Call to testbox/delete_item was denied by the gateway's approval policy "
+    "(approval.tools['testbox/delete_*'] = 'deny').\n"
+)
+
+
+@pytest.fixture
+def policed_servers_file(tmp_path: Path, servers_file: Path) -> Path:
+    """The test fleet with `require_approval` on testbox's read-only `whoami`."""
+    document = json.loads(servers_file.read_text(encoding="utf-8"))
+    document["mcpServers"]["testbox"]["require_approval"] = ["who*"]
+    path = tmp_path / "policed.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+@pytest.mark.anyio
+async def test_require_approval_asks_and_deny_refuses_without_asking(
+    policed_servers_file: Path, gateway_env: dict[str, str]
+) -> None:
+    # `require_approval` on a read-only tool asks like a destructive one; `deny` never reaches the user.
+    env = {**gateway_env, "PTC_APPROVAL__TOOLS": json.dumps({"testbox/delete_*": "deny"})}
+    approver = Approver("accept", {"approve": True})
+    changes = ListChanged()
+    with anyio.fail_after(60):
+        async with Client(
+            _params(policed_servers_file, env), mode="legacy", message_handler=changes, elicitation_callback=approver
+        ) as client:
+            await ready_description(client, changes)
+            asked = await _run(client, "print((await testbox.whoami())['pid'] > 0)")
+            assert asked["stdout"] == "True\n", asked
+            assert len(approver.messages) == 1
+            assert "testbox/whoami" in approver.messages[0]
+            assert "destructive" not in approver.messages[0]
+
+            denied = await _run(client, DELETE_CODE)
+            assert denied["stdout"] == DENIED * 2, denied
+            assert len(approver.messages) == 1  # a denied call never asks

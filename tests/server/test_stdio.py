@@ -40,6 +40,10 @@ async def test_one_tool_and_parallel_calls_to_two_servers(
             assert tool.annotations.open_world_hint is True
 
             description = await ready_description(client, changes)
+            # The rules first, then the stubs.
+            assert "runs in a fresh, stateless Python environment" in description
+            assert "asyncio.gather" in description
+            assert "Limits per call: 30 s of wall-clock time" in description
             assert "async def get_team_members" in description
             assert "async def list_offices" in description
 
@@ -69,6 +73,18 @@ async def test_code_errors_come_back_as_tool_errors(servers_file: Path, gateway_
 
             missing = await client.call_tool("execute_code", {})
             assert missing.is_error
+
+
+@pytest.mark.anyio
+async def test_tool_name_is_configurable(servers_file: Path, gateway_env: dict[str, str]) -> None:
+    command, *args = serve_args(servers_file, "--tool-name", "run_python")
+    with anyio.fail_after(60):
+        async with Client(StdioServerParameters(command=command, args=args, env=gateway_env)) as client:
+            tools = (await client.list_tools()).tools
+            assert [tool.name for tool in tools] == ["run_python"]
+            assert "Each `run_python` call runs in a fresh" in (tools[0].description or "")
+            result = await client.call_tool("run_python", {"code": "print(6 * 7)"})
+            assert result.structured_content is not None and result.structured_content["stdout"] == "42\n"
 
 
 @pytest.mark.anyio
