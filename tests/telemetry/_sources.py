@@ -7,11 +7,12 @@ what the fleet does with the `traceparent` `TracedToolSource` injects.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from mcp import Client, StdioServerParameters
+from mcp_types import RequestParamsMeta
 from mcp_types import TextContent as SdkText
 
 from gateway.tools import BaseToolSource, CallOptions, JsonValue, TextContent, ToolRef, ToolResult, ToolSpec
@@ -32,7 +33,9 @@ class ClientToolSource(BaseToolSource):
         self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
     ) -> ToolResult:
         meta: dict[str, Any] = dict((options or {}).get("meta", {}))
-        result = await self._clients[ref.server].call_tool(ref.name, dict(arguments), meta=meta or None)
+        result = await self._clients[ref.server].call_tool(
+            ref.name, dict(arguments), meta=cast(RequestParamsMeta, meta) if meta else None
+        )
         return ToolResult(
             content=tuple(TextContent(text=block.text) for block in result.content if isinstance(block, SdkText)),
             structured=result.structured_content,
@@ -42,7 +45,7 @@ class ClientToolSource(BaseToolSource):
 
 
 @asynccontextmanager
-async def open_clients(servers: Mapping[str, StdioServerParameters]) -> AsyncIterator[ClientToolSource]:
+async def open_clients(servers: Mapping[str, StdioServerParameters]) -> AsyncGenerator[ClientToolSource]:
     async with AsyncExitStack() as stack:
         clients = {key: await stack.enter_async_context(Client(params)) for key, params in servers.items()}
         yield ClientToolSource(clients)

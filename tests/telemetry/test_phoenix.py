@@ -13,7 +13,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ def free_ports(count: int) -> list[int]:
 
 
 @asynccontextmanager
-async def running_phoenix(workdir: Path) -> AsyncIterator[str]:
+async def running_phoenix(workdir: Path) -> AsyncGenerator[str]:
     port, grpc_port = free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {
         "PHOENIX_HOST": "127.0.0.1",
