@@ -60,13 +60,32 @@ class Channel:
                 view = view[written:]
 
     def receive(self) -> tuple[str, dict[str, Any]] | None:
-        """Block for the next (nonce, message); None at end of input. Raises FrameError."""
+        """Block for the next (nonce, message); None at end of input. Raises FrameError.
+
+        Only for the job frame, before `read_available` takes over (the fd is blocking until then).
+        """
         while not self._ready:
             data = os.read(self.read_fd, _READ_BYTES)
             if not data:
                 return None
             self._ready.extend(self._decoder.feed(data))
         return self._ready.pop(0)
+
+    def read_available(self) -> list[tuple[str, dict[str, Any]]] | None:
+        """The frames completed by what can be read now without blocking; None at end of input.
+
+        The read fd must be non-blocking (`os.set_blocking(read_fd, False)`). Raises FrameError.
+        Not thread-safe: callers serialize it (`bridge._tools.ToolCaller` holds a lock).
+        """
+        frames, self._ready = self._ready, []
+        try:
+            data = os.read(self.read_fd, _READ_BYTES)
+        except BlockingIOError:
+            return frames
+        if not data:
+            return frames or None  # end of input: report it on the next call if frames came first
+        frames.extend(self._decoder.feed(data))
+        return frames
 
 
 class Stdio:

@@ -1,9 +1,8 @@
 """What the user code sees: namespace objects whose attributes are async tool functions.
 
 Each tool function binds its arguments against the stub's signature, sends a ``call`` frame and
-awaits the matching ``result`` frame. Calls work from any event loop (also one the user code
-starts itself with ``asyncio.run``): the stdin reader thread resolves a call's future on the loop
-that made it via ``call_soon_threadsafe``.
+awaits the matching ``result`` frame. Calls work from any asyncio event loop (also one the user
+code starts itself with ``asyncio.run``, in any thread): see `ToolCaller`.
 
 Stdlib only; must run on CPython >= 3.10.
 """
@@ -14,6 +13,7 @@ import ast
 import asyncio
 import builtins
 import inspect
+import os
 import re
 import textwrap
 import threading
@@ -21,7 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bridge._channel import Channel
-from bridge.protocol import encode_frame
+from bridge.protocol import FrameError, encode_frame
 
 __all__ = ["Content", "Namespace", "ToolCaller", "ToolError", "build_namespaces", "make_help", "make_search_tools"]
 
@@ -100,14 +100,29 @@ class Namespace:
 
 
 class ToolCaller:
-    """Sends ``call`` frames and matches ``result`` frames to the futures awaiting them."""
+    """Sends ``call`` frames and matches ``result`` frames to the futures awaiting them.
 
-    def __init__(self, channel: Channel) -> None:
+    Results are read on the event loop itself: a loop that made a call watches the protocol fd
+    with ``loop.add_reader`` and decodes whatever is readable, so a result wakes only the thread
+    that awaits it (a reader thread would cost a second wake-up and a ``call_soon_threadsafe`` hop
+    per call). Several loops (user code may start its own, in other threads too) may watch the
+    fd; whichever reads a frame hands it to the loop that made the call. End of input or a bad
+    frame means the host is gone: `on_input_lost`.
+    """
+
+    def __init__(self, channel: Channel, *, on_input_lost: Callable[[str], None]) -> None:
         self._channel = channel
+        self._on_input_lost = on_input_lost
         self._lock = threading.Lock()
+        """Guards the pending calls and the counters (calls may come from several threads)."""
+        self._read_lock = threading.Lock()
+        """One reader of the protocol fd at a time."""
         self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[dict[str, Any]]]] = {}
+        self._watching: set[asyncio.AbstractEventLoop] = set()
+        """Loops that watch the protocol fd (a loop that no longer runs just never reads)."""
         self._next_id = 0
         self.completed = 0
+        os.set_blocking(channel.read_fd, False)
 
     async def call(self, qualname: str, tool_id: str, arguments: dict[str, Any]) -> Any:
         """Call one tool and return its value per the return convention."""
@@ -130,6 +145,7 @@ class ToolCaller:
             )
         with self._lock:
             self._pending[call_id] = (loop, future)
+        self._watch(loop)
         try:
             self._channel.write(frame)
             result = await future
@@ -140,13 +156,38 @@ class ToolCaller:
             self.completed += 1
         return _result_value(qualname, result)
 
-    def resolve(self, message: dict[str, Any]) -> None:
-        """Hand a ``result`` frame to its call (called from the reader thread)."""
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make `loop` watch the protocol fd (once: it keeps watching, so a call costs no epoll_ctl)."""
+        with self._lock:
+            if loop in self._watching:
+                return
+            self._watching.add(loop)
+        loop.add_reader(self._channel.read_fd, self._on_readable, loop)
+
+    def _on_readable(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The protocol fd is readable on `loop`: decode what is there and settle the calls it answers."""
+        with self._read_lock:
+            try:
+                frames = self._channel.read_available()
+            except (FrameError, OSError) as e:
+                self._on_input_lost(f"protocol input failed: {e}")
+                return
+        if frames is None:
+            self._on_input_lost("")  # the host closed our input: nobody is left to report to
+            return
+        for _, message in frames:
+            if message.get("type") == "result":
+                self._resolve(loop, message)
+
+    def _resolve(self, current: asyncio.AbstractEventLoop, message: dict[str, Any]) -> None:
         with self._lock:
             entry = self._pending.get(message.get("id", -1))
         if entry is None:
             return  # the call was cancelled in the meantime
         loop, future = entry
+        if loop is current:
+            _settle(future, message)
+            return
         try:
             loop.call_soon_threadsafe(_settle, future, message)
         except RuntimeError:

@@ -24,10 +24,12 @@ import asyncio
 import builtins
 import inspect
 import os
+import select
 import sys
 import threading
 import traceback
 import types
+from functools import partial
 from typing import Any
 
 from bridge._channel import OutputPump, Stdio, take_over_stdio
@@ -85,8 +87,8 @@ def _serve(stdio: Stdio) -> int:
     ]
     for pump in pumps:
         pump.start()
-    caller = ToolCaller(channel)
-    threading.Thread(target=_read_results, args=(stdio, caller), name="ptc-results", daemon=True).start()
+    caller = ToolCaller(channel, on_input_lost=partial(_host_gone, stdio))
+    threading.Thread(target=_watch_hangup, args=(stdio,), name="ptc-hangup", daemon=True).start()
 
     error = _execute(job, caller, stdio)
 
@@ -106,21 +108,28 @@ def _serve(stdio: Stdio) -> int:
     return EXIT_OK
 
 
-def _read_results(stdio: Stdio, caller: ToolCaller) -> None:
-    """Reader thread: hand each ``result`` frame to its call; exit the process if the host goes away."""
+def _host_gone(stdio: Stdio, reason: str) -> None:
+    """The host closed our input or sent garbage: nobody is left to report to, so exit at once."""
+    if reason:
+        stdio.diagnose(reason)
+    os._exit(EXIT_HOST_GONE)
+
+
+def _watch_hangup(stdio: Stdio) -> None:
+    """Watchdog thread: exit when the host closes our input, also while no call is waiting.
+
+    It polls for hang-up only (no ``POLLIN``), so result frames never wake it: the event loop
+    that awaits a result reads it (`ToolCaller`).
+    """
+    poller = select.poll()
+    poller.register(stdio.channel.read_fd, 0)  # POLLHUP and POLLERR are always reported
     while True:
         try:
-            received = stdio.channel.receive()
-        except (FrameError, OSError) as e:
-            stdio.diagnose(f"protocol input failed: {e}")
-            os._exit(EXIT_HOST_GONE)
-        if received is None:
-            os._exit(EXIT_HOST_GONE)  # the host closed our input: nobody is left to report to
-        _, message = received
-        if message.get("type") == "result":
-            caller.resolve(message)
-        else:
-            stdio.diagnose(f"ignored an unexpected {message.get('type')!r} frame")
+            events = poller.poll()
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for exotic platforms
+            continue
+        if any(mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, mask in events):
+            _host_gone(stdio, "")
 
 
 def _execute(job: dict[str, Any], caller: ToolCaller, stdio: Stdio) -> ErrorInfo | None:

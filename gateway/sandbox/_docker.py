@@ -89,6 +89,8 @@ class DockerSandbox(BaseSandbox):
         self._memory_mb = memory_mb
         self._on_close = on_close
         # Demultiplexer state: an incomplete header, the stream and bytes left of the current chunk.
+        self._recv_buffer = bytearray(_RECV_BYTES)
+        self._recv_view = memoryview(self._recv_buffer)
         self._header = b""
         self._stream = 0
         self._remaining = 0
@@ -132,19 +134,21 @@ class DockerSandbox(BaseSandbox):
         del self._stdout[:max_bytes]
         return chunk
 
-    async def _recv(self) -> bytes:
+    async def _recv(self) -> memoryview:
+        """Read what the socket has (into one reused buffer: no fresh 256 KiB bytes per read)."""
         while True:
             if self._closed:
-                return b""
+                return memoryview(b"")
             try:
-                return self._sock.recv(_RECV_BYTES)
+                size = self._sock.recv_into(self._recv_buffer)
             except BlockingIOError:
                 await anyio.wait_readable(self._sock)
             except OSError:
-                return b""
+                return memoryview(b"")
+            else:
+                return self._recv_view[:size]
 
-    def _demux(self, data: bytes) -> None:
-        view = memoryview(data)
+    def _demux(self, view: memoryview) -> None:
         while view:
             if self._remaining == 0:
                 need = 8 - len(self._header)

@@ -15,55 +15,40 @@ started at all). The sandbox is always closed (killed and removed) under a shiel
 acquiring the sandbox (warm pool or cold start) is the backend's time, bounded by the backend.
 
 Every frame from the sandbox is untrusted: the host checks its size and nonce (`FrameDecoder`),
-its shape (the pydantic models below), that a call names a tool of the catalog, and the
+its shape (the pydantic models in `_frames`), that a call names a tool of the catalog, and the
 per-execution call cap. A frame that fails any check ends the execution as a protocol
 violation. See docs/protocol.md.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, assert_never
+from collections.abc import Mapping
+from typing import Any, assert_never
 
 import anyio
 from anyio.abc import TaskGroup
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from pydantic import JsonValue as PydanticJsonValue
 
-from bridge.protocol import (
-    FrameDecoder,
-    FrameError,
-    JobMessage,
-    NamespaceSpec,
-    ResultMessage,
-    encode_frame,
-    new_nonce,
-)
+from bridge.protocol import FrameDecoder, FrameError, JobMessage, NamespaceSpec, encode_frame, new_nonce
 from gateway.catalog import Catalog, CatalogTool
 from gateway.config import ExecutionLimits
 from gateway.errors import (
-    ExecutionProgress,
     ExecutionTimeoutError,
-    GatewayError,
     LimitExceededError,
     ProtocolViolationError,
     SandboxCrashError,
-    SandboxError,
     UpstreamError,
 )
+from gateway.executor._convention import result_frame
+from gateway.executor._frames import CallFrame, DoneFrame, ErrorInfoFrame, OutputFrame, StartedFrame, parse_frame
+from gateway.executor._records import ExecutionFailure, ExecutionHooks, ExecutionResult, FailureKind
+from gateway.executor._state import Deadline, Run
 from gateway.sandbox import BaseSandbox, BaseSandboxBackend
-from gateway.tools import BaseToolSource, CallOptions, Content, JsonValue, TextContent, ToolRef, ToolResult
+from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolResult
 
-__all__ = ["ExecutionFailure", "ExecutionHooks", "ExecutionResult", "Executor", "FailureKind"]
+__all__ = ["Executor"]
 
 logger = logging.getLogger(__name__)
-
-FailureKind = Literal["code", "tool", "timeout", "crash", "limit", "protocol"]
 
 EXIT_STATUS_WAIT_S = 1.0
 """After the runner's output ends, how long to wait for its exit status (for the crash message)."""
@@ -72,203 +57,6 @@ _DIAGNOSTICS_CHARS = 2000
 _OOM_STATUSES = frozenset({137, -9})
 STUB_ERROR_TYPE = "StubError"
 """`done.error.type` when the runner could not load the stubs (sent before `started`)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecutionFailure:
-    """Why an execution did not finish cleanly."""
-
-    kind: FailureKind
-    """`code`: the model's code raised (traceback points at its lines). `tool`: it let a `ToolError`
-    escape. Others: sandbox faults, with `exception` set."""
-    type: str
-    """Exception type name, e.g. `KeyError`, `ToolError`, `ExecutionTimeoutError`."""
-    message: str
-    traceback: str | None = None
-    exception: GatewayError | None = None
-    """For sandbox faults, the error-tree instance (ExecutionTimeoutError, LimitExceededError, …)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecutionResult:
-    """What one execution produced."""
-
-    stdout: str
-    stderr: str
-    error: ExecutionFailure | None
-    tool_calls: int
-    """Tool calls that completed (successfully or with a tool error)."""
-    duration_s: float
-    stdout_truncated: bool = False
-    stderr_truncated: bool = False
-    tool_output_bytes: int = 0
-    """Bytes of tool results injected into the sandbox: data the model never had to read."""
-
-    @property
-    def ok(self) -> bool:
-        """True when the code ran to completion without raising."""
-        return self.error is None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecutionHooks:
-    """Callbacks for callers that report progress (the MCP server) or trace."""
-
-    on_tool_call_done: Callable[[ToolRef, bool, int], Awaitable[None]] | None = None
-    """(tool, ok, completed_count) after each bridged call finishes."""
-
-
-# --- Frames the host accepts from the sandbox -------------------------------------------------
-
-_MAX_TOOL_ID_CHARS = 1024
-_MAX_CALL_ID = 2**53
-
-
-class _Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _StartedFrame(_Frame):
-    type: Literal["started"]
-
-
-class _CallFrame(_Frame):
-    type: Literal["call"]
-    id: int = Field(ge=0, le=_MAX_CALL_ID)
-    tool: str = Field(max_length=_MAX_TOOL_ID_CHARS)
-    arguments: dict[str, PydanticJsonValue]
-
-
-class _OutputFrame(_Frame):
-    type: Literal["output"]
-    stream: Literal["stdout", "stderr"]
-    data: str
-
-
-class _ErrorInfo(_Frame):
-    type: str = Field(max_length=256)
-    message: str
-    traceback: str | None = None
-    lineno: int | None = None
-
-
-class _DoneFrame(_Frame):
-    type: Literal["done"]
-    ok: bool
-    tool_calls: int = Field(ge=0)
-    stdout_dropped: int = Field(ge=0)
-    stderr_dropped: int = Field(ge=0)
-    error: _ErrorInfo | None = None
-
-
-_SandboxFrame = Annotated[_StartedFrame | _CallFrame | _OutputFrame | _DoneFrame, Field(discriminator="type")]
-_FRAME_ADAPTER: TypeAdapter[_StartedFrame | _CallFrame | _OutputFrame | _DoneFrame] = TypeAdapter(_SandboxFrame)
-
-
-# --- Per-execution state ------------------------------------------------------------------------
-
-
-class _Capture:
-    """One output stream, kept up to a byte cap; the rest is only counted."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.kept = 0
-        self.dropped = 0
-        self._parts: list[str] = []
-
-    def add(self, text: str) -> None:
-        data = text.encode("utf-8", "replace")  # lone surrogates from a hostile runner become "?"
-        room = self.limit - self.kept
-        if len(data) <= room:
-            self._parts.append(data.decode("utf-8"))
-            self.kept += len(data)
-            return
-        head = data[: max(room, 0)].decode("utf-8", "ignore")
-        self._parts.append(head)
-        self.kept = self.limit
-        self.dropped += len(data) - len(head.encode("utf-8"))
-
-    def text(self, sandbox_dropped: int) -> tuple[str, bool]:
-        dropped = self.dropped + sandbox_dropped
-        text = "".join(self._parts)
-        if dropped:
-            separator = "" if not text or text.endswith("\n") else "\n"
-            text += f"{separator}[... output truncated: {dropped} more bytes dropped (max_output_bytes={self.limit})]\n"
-        return text, bool(dropped)
-
-
-_Fault = tuple[Literal["timeout", "crash", "limit", "protocol"], SandboxError]
-
-
-class _Deadline:
-    """A cancel scope's deadline that stops while somebody waits on a human (see `CallOptions.suspend`).
-
-    Nested and concurrent pauses are counted: the clock runs again when the last one ends, with the
-    time that was left when the first one began.
-    """
-
-    def __init__(self, scope: anyio.CancelScope) -> None:
-        self._scope = scope
-        self._depth = 0
-        self._remaining = 0.0
-
-    def pause(self) -> None:
-        if self._depth == 0:
-            self._remaining = max(self._scope.deadline - anyio.current_time(), 0.0)
-            self._scope.deadline = math.inf
-        self._depth += 1
-
-    def resume(self) -> None:
-        self._depth -= 1
-        if self._depth == 0:
-            self._scope.deadline = anyio.current_time() + self._remaining
-
-
-class _Run:
-    """Mutable state of one execution (owned by one `execute` call)."""
-
-    def __init__(self, *, nonce: str, limits: ExecutionLimits) -> None:
-        self.nonce = nonce
-        self.started = False
-        self.calls = 0
-        """`call` frames accepted."""
-        self.completed = 0
-        self.result_bytes = 0
-        self.in_flight: set[int] = set()
-        self.done: _DoneFrame | None = None
-        self.fault: _Fault | None = None
-        self.stdout = _Capture(limits.max_output_bytes)
-        self.stderr = _Capture(limits.max_output_bytes)
-        self.send_lock = anyio.Lock(fast_acquire=True)
-        self.limiter = anyio.CapacityLimiter(limits.max_concurrent_calls)
-        self.t0 = anyio.current_time()
-        self.deadline: _Deadline | None = None
-        """The execution's deadline, once the job is sent."""
-
-    @asynccontextmanager
-    async def suspended(self, call: _Deadline) -> AsyncGenerator[None]:
-        """Stop the execution's and one call's clocks while a human is asked."""
-        if self.deadline is not None:
-            self.deadline.pause()
-        call.pause()
-        try:
-            yield
-        finally:
-            call.resume()
-            if self.deadline is not None:
-                self.deadline.resume()
-
-    def elapsed(self) -> float:
-        return anyio.current_time() - self.t0
-
-    def progress(self) -> ExecutionProgress:
-        return ExecutionProgress(
-            started=self.started,
-            elapsed_s=self.elapsed(),
-            tool_calls_completed=self.completed,
-            tool_calls_in_flight=len(self.in_flight),
-        )
 
 
 class Executor:
@@ -309,7 +97,7 @@ class Executor:
             "helpers": helpers,
         }
         sandbox = await self.backend.acquire()
-        run = _Run(nonce=new_nonce(), limits=limits)
+        run = Run(nonce=new_nonce(), limits=limits)
         try:
             await self._drive(run, sandbox, job, catalog, hooks or ExecutionHooks())
         finally:
@@ -318,11 +106,11 @@ class Executor:
         return _result(run, limits)
 
     async def _drive(
-        self, run: _Run, sandbox: BaseSandbox, job: JobMessage, catalog: Catalog, hooks: ExecutionHooks
+        self, run: Run, sandbox: BaseSandbox, job: JobMessage, catalog: Catalog, hooks: ExecutionHooks
     ) -> None:
         timeout_s = self.limits.execution_timeout_s
         with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as deadline:
-            run.deadline = _Deadline(deadline)
+            run.deadline = Deadline(deadline)
             async with anyio.create_task_group() as tg:
                 if await _send(run, sandbox, encode_frame(run.nonce, job)):
                     await self._read(run, sandbox, tg, catalog, hooks)
@@ -333,7 +121,7 @@ class Executor:
             run.fault = ("timeout", ExecutionTimeoutError(f"timed out after {timeout_s:g} s", progress=run.progress()))
 
     async def _read(
-        self, run: _Run, sandbox: BaseSandbox, tg: TaskGroup, catalog: Catalog, hooks: ExecutionHooks
+        self, run: Run, sandbox: BaseSandbox, tg: TaskGroup, catalog: Catalog, hooks: ExecutionHooks
     ) -> None:
         decoder = FrameDecoder(max_frame_bytes=self.limits.max_frame_bytes, nonce=run.nonce)
         while True:
@@ -360,7 +148,7 @@ class Executor:
 
     async def _handle(
         self,
-        run: _Run,
+        run: Run,
         sandbox: BaseSandbox,
         tg: TaskGroup,
         catalog: Catalog,
@@ -368,23 +156,19 @@ class Executor:
         message: dict[str, Any],
     ) -> bool:
         """Act on one decoded frame; False ends the execution (done, or a fault was recorded)."""
-        try:
-            frame = _FRAME_ADAPTER.validate_python(message)
-        except ValidationError as e:
-            first = e.errors()[0] if e.error_count() else None
-            where = ".".join(str(part) for part in first["loc"]) if first else ""
-            detail = f"{first['msg']} at {where!r}" if first else str(e)
-            _violation(run, f"malformed {str(message.get('type'))[:40]!r} frame: {detail}")
+        frame = parse_frame(message)
+        if isinstance(frame, str):
+            _violation(run, frame)
             return False
         match frame:
-            case _StartedFrame():
+            case StartedFrame():
                 run.started = True
-            case _OutputFrame(stream=stream, data=data):
+            case OutputFrame(stream=stream, data=data):
                 (run.stdout if stream == "stdout" else run.stderr).add(data)
-            case _DoneFrame():
+            case DoneFrame():
                 run.done = frame
                 return False
-            case _CallFrame():
+            case CallFrame():
                 tool = catalog.tool(frame.tool)
                 if tool is None:
                     _violation(run, f"call to unknown tool {frame.tool[:200]!r}")
@@ -418,10 +202,10 @@ class Executor:
 
     async def _call(
         self,
-        run: _Run,
+        run: Run,
         sandbox: BaseSandbox,
         tool: CatalogTool,
-        frame: _CallFrame,
+        frame: CallFrame,
         hooks: ExecutionHooks,
         token: object,
     ) -> None:
@@ -429,7 +213,7 @@ class Executor:
             result = await self._invoke(run, tool, frame.arguments)
         finally:
             run.limiter.release_on_behalf_of(token)
-        data, ok = _result_frame(run.nonce, frame.id, result, tool, self.limits.max_result_bytes)
+        data, ok = result_frame(run.nonce, frame.id, result, tool, self.limits.max_result_bytes)
         run.in_flight.discard(frame.id)
         run.completed += 1
         run.result_bytes += len(data)
@@ -440,7 +224,7 @@ class Executor:
             except Exception:  # a caller's progress hook must never break the execution
                 logger.exception("on_tool_call_done hook failed")
 
-    async def _invoke(self, run: _Run, tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> ToolResult | str:
+    async def _invoke(self, run: Run, tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> ToolResult | str:
         """The tool's result, or the message of the `ToolError` the code will see.
 
         `tool_call_timeout_s` bounds the call, but not the time a wrapper spends waiting on a human
@@ -450,7 +234,7 @@ class Executor:
         timeout_s = self.limits.tool_call_timeout_s
         try:
             with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as scope:
-                call = _Deadline(scope)
+                call = Deadline(scope)
                 options: CallOptions = {"timeout_s": timeout_s, "suspend": lambda: run.suspended(call)}
                 return await self.source.call_tool(tool.ref, arguments, options=options)
         except TimeoutError:  # the source's own timeout (the fleet applies timeout_s per call)
@@ -463,10 +247,7 @@ class Executor:
         return f"{label}: no answer within {timeout_s:g} s (tool_call_timeout_s)"
 
 
-# --- Helpers ------------------------------------------------------------------------------------
-
-
-async def _send(run: _Run, sandbox: BaseSandbox, data: bytes) -> bool:
+async def _send(run: Run, sandbox: BaseSandbox, data: bytes) -> bool:
     """Write one frame to the runner; False when it is gone (the reader then reports the crash)."""
     async with run.send_lock:
         try:
@@ -483,7 +264,7 @@ async def _close(sandbox: BaseSandbox) -> None:
         logger.exception("closing sandbox %s failed", sandbox.info.id)
 
 
-def _violation(run: _Run, detail: str) -> None:
+def _violation(run: Run, detail: str) -> None:
     run.fault = (
         "protocol",
         ProtocolViolationError(
@@ -492,7 +273,7 @@ def _violation(run: _Run, detail: str) -> None:
     )
 
 
-async def _crashed(run: _Run, sandbox: BaseSandbox) -> None:
+async def _crashed(run: Run, sandbox: BaseSandbox) -> None:
     status = await _exit_status(sandbox)
     if status is None:
         how = "closed its output"
@@ -525,64 +306,7 @@ async def _exit_status(sandbox: BaseSandbox) -> int | None:
     return None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _result_frame(
-    nonce: str, call_id: int, result: ToolResult | str, tool: CatalogTool, max_result_bytes: int
-) -> tuple[bytes, bool]:
-    """Encode a call's outcome per the return convention; (frame, ok)."""
-    message: ResultMessage
-    if isinstance(result, str):
-        message = _error_message(call_id, result)
-    elif result.is_error:
-        text = "\n".join(block.text for block in result.content if isinstance(block, TextContent)).strip()
-        message = _error_message(call_id, text or f"{tool.id} reported an error")
-    elif result.has_structured:
-        message = {"type": "result", "id": call_id, "ok": True, "kind": "json", "value": result.structured}
-    elif len(result.content) == 1 and isinstance(result.content[0], TextContent):
-        text = result.content[0].text
-        try:
-            value: Any = json.loads(text, parse_constant=_reject_constant)
-        except ValueError:
-            message = {"type": "result", "id": call_id, "ok": True, "kind": "text", "value": text}
-        else:
-            message = {"type": "result", "id": call_id, "ok": True, "kind": "json", "value": value}
-    else:
-        blocks = [_content_block(block) for block in result.content]
-        message = {"type": "result", "id": call_id, "ok": True, "kind": "content", "value": blocks}
-    try:
-        data = encode_frame(nonce, message)
-    except (TypeError, ValueError) as e:
-        return encode_frame(nonce, _error_message(call_id, f"{tool.id}: the result is not valid JSON ({e})")), False
-    if len(data) > max_result_bytes:
-        text = (
-            f"{tool.id}: the result is {len(data)} bytes, over the max_result_bytes limit of {max_result_bytes}; "
-            "ask for less (filters, pagination, smaller pages)"
-        )
-        return encode_frame(nonce, _error_message(call_id, text)), False
-    return data, message["ok"]
-
-
-def _error_message(call_id: int, text: str) -> ResultMessage:
-    return {"type": "result", "id": call_id, "ok": False, "error": {"type": "ToolError", "message": text}}
-
-
-def _content_block(block: Content) -> dict[str, JsonValue]:
-    """A content block as the runner's `Content` object reads it (None fields are left out)."""
-    fields: dict[str, JsonValue] = {"type": block.type}
-    for key in ("text", "data", "mime_type", "uri", "name", "description"):
-        value = getattr(block, key, None)
-        if isinstance(value, str):
-            fields[key] = value
-    blob = getattr(block, "blob", None)
-    if isinstance(blob, str):
-        fields["data"] = blob
-    return fields
-
-
-def _result(run: _Run, limits: ExecutionLimits) -> ExecutionResult:
+def _result(run: Run, limits: ExecutionLimits) -> ExecutionResult:
     done = run.done
     stdout, stdout_truncated = run.stdout.text(done.stdout_dropped if done else 0)
     stderr, stderr_truncated = run.stderr.text(done.stderr_dropped if done else 0)
@@ -603,7 +327,7 @@ def _clean(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _failure(run: _Run) -> ExecutionFailure | None:
+def _failure(run: Run) -> ExecutionFailure | None:
     if run.fault is not None:
         kind, exc = run.fault
         return ExecutionFailure(kind=kind, type=type(exc).__name__, message=str(exc), exception=exc)
@@ -613,8 +337,8 @@ def _failure(run: _Run) -> ExecutionFailure | None:
         return ExecutionFailure(kind="crash", type=type(exc).__name__, message=str(exc), exception=exc)
     if done.ok:
         return None
-    error = done.error or _ErrorInfo(type="Exception", message="the code failed without details")
-    error = _ErrorInfo(
+    error = done.error or ErrorInfoFrame(type="Exception", message="the code failed without details")
+    error = ErrorInfoFrame(
         type=_clean(error.type),
         message=_clean(error.message),
         traceback=_clean(error.traceback) if error.traceback is not None else None,

@@ -1,0 +1,70 @@
+"""The frames the host accepts from the sandbox, as strict pydantic models (see docs/protocol.md).
+
+Every frame from the sandbox is untrusted: after `bridge.protocol.FrameDecoder` has checked its
+size and nonce and parsed its JSON, `parse_frame` checks its shape. Anything else (a `hello` or
+`result` from the runner, an extra key, a wrong type) is refused with a message naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import JsonValue as PydanticJsonValue
+
+__all__ = ["CallFrame", "DoneFrame", "ErrorInfoFrame", "OutputFrame", "SandboxFrame", "StartedFrame", "parse_frame"]
+
+_MAX_TOOL_ID_CHARS = 1024
+_MAX_CALL_ID = 2**53
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class StartedFrame(Frame):
+    type: Literal["started"]
+
+
+class CallFrame(Frame):
+    type: Literal["call"]
+    id: int = Field(ge=0, le=_MAX_CALL_ID)
+    tool: str = Field(max_length=_MAX_TOOL_ID_CHARS)
+    arguments: dict[str, PydanticJsonValue]
+
+
+class OutputFrame(Frame):
+    type: Literal["output"]
+    stream: Literal["stdout", "stderr"]
+    data: str
+
+
+class ErrorInfoFrame(Frame):
+    type: str = Field(max_length=256)
+    message: str
+    traceback: str | None = None
+    lineno: int | None = None
+
+
+class DoneFrame(Frame):
+    type: Literal["done"]
+    ok: bool
+    tool_calls: int = Field(ge=0)
+    stdout_dropped: int = Field(ge=0)
+    stderr_dropped: int = Field(ge=0)
+    error: ErrorInfoFrame | None = None
+
+
+SandboxFrame = Annotated[StartedFrame | CallFrame | OutputFrame | DoneFrame, Field(discriminator="type")]
+FRAME_ADAPTER: TypeAdapter[StartedFrame | CallFrame | OutputFrame | DoneFrame] = TypeAdapter(SandboxFrame)
+
+
+def parse_frame(message: dict[str, Any]) -> SandboxFrame | str:
+    """The frame `message` is, or why it is malformed (for the protocol-violation error)."""
+    try:
+        return FRAME_ADAPTER.validate_python(message)
+    except ValidationError as e:
+        first = e.errors()[0] if e.error_count() else None
+        where = ".".join(str(part) for part in first["loc"]) if first else ""
+        detail = f"{first['msg']} at {where!r}" if first else str(e)
+        return f"malformed {str(message.get('type'))[:40]!r} frame: {detail}"

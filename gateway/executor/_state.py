@@ -1,0 +1,119 @@
+"""Per-execution state: output captures, pausable deadlines and the mutable record of one run."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+import anyio
+
+from gateway.config import ExecutionLimits
+from gateway.errors import ExecutionProgress, SandboxError
+from gateway.executor._frames import DoneFrame
+
+__all__ = ["Capture", "Deadline", "Fault", "Run"]
+
+
+class Capture:
+    """One output stream, kept up to a byte cap; the rest is only counted."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept = 0
+        self.dropped = 0
+        self._parts: list[str] = []
+
+    def add(self, text: str) -> None:
+        data = text.encode("utf-8", "replace")  # lone surrogates from a hostile runner become "?"
+        room = self.limit - self.kept
+        if len(data) <= room:
+            self._parts.append(data.decode("utf-8"))
+            self.kept += len(data)
+            return
+        head = data[: max(room, 0)].decode("utf-8", "ignore")
+        self._parts.append(head)
+        self.kept = self.limit
+        self.dropped += len(data) - len(head.encode("utf-8"))
+
+    def text(self, sandbox_dropped: int) -> tuple[str, bool]:
+        dropped = self.dropped + sandbox_dropped
+        text = "".join(self._parts)
+        if dropped:
+            separator = "" if not text or text.endswith("\n") else "\n"
+            text += f"{separator}[... output truncated: {dropped} more bytes dropped (max_output_bytes={self.limit})]\n"
+        return text, bool(dropped)
+
+
+Fault = tuple[Literal["timeout", "crash", "limit", "protocol"], SandboxError]
+
+
+class Deadline:
+    """A cancel scope's deadline that stops while somebody waits on a human (see `CallOptions.suspend`).
+
+    Nested and concurrent pauses are counted: the clock runs again when the last one ends, with the
+    time that was left when the first one began.
+    """
+
+    def __init__(self, scope: anyio.CancelScope) -> None:
+        self._scope = scope
+        self._depth = 0
+        self._remaining = 0.0
+
+    def pause(self) -> None:
+        if self._depth == 0:
+            self._remaining = max(self._scope.deadline - anyio.current_time(), 0.0)
+            self._scope.deadline = math.inf
+        self._depth += 1
+
+    def resume(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._scope.deadline = anyio.current_time() + self._remaining
+
+
+class Run:
+    """Mutable state of one execution (owned by one `execute` call)."""
+
+    def __init__(self, *, nonce: str, limits: ExecutionLimits) -> None:
+        self.nonce = nonce
+        self.started = False
+        self.calls = 0
+        """`call` frames accepted."""
+        self.completed = 0
+        self.result_bytes = 0
+        self.in_flight: set[int] = set()
+        self.done: DoneFrame | None = None
+        self.fault: Fault | None = None
+        self.stdout = Capture(limits.max_output_bytes)
+        self.stderr = Capture(limits.max_output_bytes)
+        self.send_lock = anyio.Lock(fast_acquire=True)
+        self.limiter = anyio.CapacityLimiter(limits.max_concurrent_calls)
+        self.t0 = anyio.current_time()
+        self.deadline: Deadline | None = None
+        """The execution's deadline, once the job is sent."""
+
+    @asynccontextmanager
+    async def suspended(self, call: Deadline) -> AsyncGenerator[None]:
+        """Stop the execution's and one call's clocks while a human is asked."""
+        if self.deadline is not None:
+            self.deadline.pause()
+        call.pause()
+        try:
+            yield
+        finally:
+            call.resume()
+            if self.deadline is not None:
+                self.deadline.resume()
+
+    def elapsed(self) -> float:
+        return anyio.current_time() - self.t0
+
+    def progress(self) -> ExecutionProgress:
+        return ExecutionProgress(
+            started=self.started,
+            elapsed_s=self.elapsed(),
+            tool_calls_completed=self.completed,
+            tool_calls_in_flight=len(self.in_flight),
+        )
