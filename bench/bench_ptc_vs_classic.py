@@ -29,7 +29,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.app import open_gateway  # noqa: E402
-from gateway.config import GatewaySettings, SandboxSettings, StdioServerConfig  # noqa: E402
+from gateway.config import GatewaySettings, SandboxSettings, ServerConfig, StdioServerConfig  # noqa: E402
 from gateway.models import BedrockModelClient  # noqa: E402
 from gateway.orchestrator import RunResult, ask  # noqa: E402
 from tests.bedrock.endpoint import Endpoint, ScriptedModel, run_endpoint  # noqa: E402
@@ -53,7 +53,7 @@ Backend = Literal["local-process", "docker"]
 
 
 @contextmanager
-def endpoint_env(model: ScriptedModel) -> Iterator[Endpoint]:
+def endpoint_env(model: ScriptedModel) -> Generator[Endpoint]:
     with run_endpoint(model) as endpoint:
         saved = {key: os.environ.get(key) for key in endpoint.env()}
         os.environ.update(endpoint.env())
@@ -68,7 +68,7 @@ def endpoint_env(model: ScriptedModel) -> Iterator[Endpoint]:
 
 
 def settings(backend: Backend) -> GatewaySettings:
-    servers = {
+    servers: dict[str, ServerConfig] = {
         name: StdioServerConfig(command=sys.executable, args=[str(ROOT / "examples" / f"{name}_server.py")])
         for name in ("expenses", "hr")
     }

@@ -26,7 +26,7 @@ import math
 import re
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -168,15 +168,15 @@ def _anthropic_turn(model_id: str, body: dict[str, Any]) -> Turn:
     system_blocks = [{"text": system_raw}] if isinstance(system_raw, str) else system_raw
     system = "".join(b.get("text", "") for b in system_blocks)
     cache = any("cache_control" in b for b in system_blocks)
-    tools = []
+    tools: list[dict[str, Any]] = []
     for tool in body.get("tools", []):
         cache = cache or "cache_control" in tool
         tools.append(
             {"name": tool["name"], "description": tool.get("description", ""), "input_schema": tool["input_schema"]}
         )
-    messages = []
+    messages: list[dict[str, Any]] = []
     for message in body["messages"]:
-        content = []
+        content: list[dict[str, Any]] = []
         for block in message["content"]:
             match block["type"]:
                 case "text":
@@ -213,6 +213,8 @@ class Endpoint:
     turns: list[Turn] = field(default_factory=list[Turn])
     authorizations: list[str] = field(default_factory=list[str])
     throttled: int = 0
+    model_errors: list[Exception] = field(default_factory=list[Exception])
+    """What the scripted model raised (each answered with a 400 `ScriptedModelFailure`, never retried)."""
     _throttle_next: int = 0
     _stream_error: str | None = None
     _cached: set[str] = field(default_factory=set[str])
@@ -247,7 +249,8 @@ class Endpoint:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
-    def _take_throttle(self) -> bool:
+    def take_throttle(self) -> bool:
+        """Whether this request is one of the throttled ones (counts it)."""
         with self._lock:
             if self._throttle_next > 0:
                 self._throttle_next -= 1
@@ -389,7 +392,7 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             if not auth.startswith("AWS4-HMAC-SHA256 Credential=") or "/bedrock/aws4_request" not in auth:
                 self._json(403, {"message": "missing or malformed SigV4 signature"}, "AccessDeniedException")
                 return
-            if endpoint._take_throttle():
+            if endpoint.take_throttle():
                 self._json(
                     429, {"message": "Too many requests, please wait before trying again."}, "ThrottlingException"
                 )
@@ -400,7 +403,12 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             except (ValidationError, KeyError, TypeError, ValueError) as e:
                 self._json(400, {"message": f"Malformed input request: {e}"}, "ValidationException")
                 return
-            reply, calls, usage = endpoint.answer(turn)
+            try:
+                reply, calls, usage = endpoint.answer(turn)
+            except Exception as e:  # noqa: BLE001 - the scripted model's bug goes back to the test, unretried
+                endpoint.model_errors.append(e)
+                self._json(400, {"message": f"{type(e).__name__}: {e}"}, "ScriptedModelFailure")
+                return
             match api:
                 case "converse":
                     self._json(200, _converse_body(reply, calls, usage))
@@ -423,7 +431,7 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def run_endpoint(model: ScriptedModel) -> Iterator[Endpoint]:
+def run_endpoint(model: ScriptedModel) -> Generator[Endpoint]:
     """Serve on 127.0.0.1 (a free port) in a thread for the duration of the block."""
     endpoint = Endpoint(model=model)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(endpoint))

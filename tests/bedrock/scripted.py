@@ -13,21 +13,23 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from tests.bedrock.endpoint import Reply, ToolCall, Turn
 
 __all__ = [
     "SCENARIOS",
     "Scenario",
+    "StubMismatchError",
     "Stubs",
     "classic_model",
     "extract_fenced",
     "ptc_model",
 ]
 
-_NAMESPACE = re.compile(r"^class (\w+):\n    \"\"\"Tools of the MCP server", re.MULTILINE)
-_TOOL = re.compile(r"^    async def (\w+)\((.*?)\) -> ([\w\[\], |]+):", re.MULTILINE)
+# A server's namespace is a plain class (records are `class X(TypedDict):`), whatever its docstring says.
+_NAMESPACE = re.compile(r"^class (\w+):$", re.MULTILINE)
+_TOOL = re.compile(r"^    async def (\w+)\((.*?)\) -> (.+?):$", re.MULTILINE)
 _TYPED_DICT = re.compile(r"^class (\w+)\(TypedDict\):\n(?:    \"\"\".*?\"\"\"\n)?((?:    \w+: .*\n)+)", re.MULTILINE)
 _FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
@@ -37,36 +39,115 @@ def extract_fenced(text: str) -> str | None:
     return match[1] if match else None
 
 
+class StubMismatchError(AssertionError):
+    """The scripted model wanted a tool, parameter, value or field the system prompt does not show."""
+
+
+def _split_params(params: str) -> list[str]:
+    """`a: str, b: Literal["x", "y"] = "x"` -> the two parameters (commas inside brackets kept)."""
+    parts: list[str] = []
+    depth, start = 0, 0
+    for i, char in enumerate(params):
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(params[start:i].strip())
+            start = i + 1
+    parts.append(params[start:].strip())
+    return [p for p in parts if p and p not in ("*", "/")]
+
+
+@dataclass
+class Signature:
+    """One tool as its stub shows it."""
+
+    namespace: str
+    params: dict[str, str]
+    """parameter -> annotation text."""
+    required: set[str]
+    returns: str
+
+
 @dataclass
 class Stubs:
-    """What the model learnt from the system prompt."""
+    """What the model learnt from the system prompt: every call it writes is checked against it."""
 
-    namespace: dict[str, str] = field(default_factory=dict[str, str])
-    """tool name -> namespace global."""
-    wrapped: dict[str, bool] = field(default_factory=dict[str, bool])
-    """tool name -> whether the return type is a `{"result": ...}` wrapper."""
+    tools: dict[str, Signature] = field(default_factory=dict[str, Signature])
+    records: dict[str, dict[str, str]] = field(default_factory=dict[str, dict[str, str]])
+    """TypedDict name -> {field: annotation}."""
     standard_budget: float | None = None
 
     @classmethod
     def read(cls, system: str) -> Stubs:
         stubs = cls()
-        typed: dict[str, list[str]] = {
-            m[1]: [line.strip().split(":")[0] for line in m[2].splitlines()] for m in _TYPED_DICT.finditer(system)
-        }
+        for record in _TYPED_DICT.finditer(system):
+            lines = (line.strip().split("  #")[0].partition(":") for line in record[2].splitlines())
+            stubs.records[record[1]] = {name.strip(): annotation.strip() for name, _, annotation in lines}
         namespaces = [(m.start(), m[1]) for m in _NAMESPACE.finditer(system)]
         for tool in _TOOL.finditer(system):
-            owner = [name for start, name in namespaces if start < tool.start()][-1]
-            stubs.namespace[tool[1]] = owner
-            stubs.wrapped[tool[1]] = typed.get(tool[3].strip()) == ["result"]
-        if budget := re.search(r"\$([\d,]+\.\d\d) per quarter", system):
+            owners = [name for start, name in namespaces if start < tool.start()]
+            if not owners:
+                continue
+            params: dict[str, str] = {}
+            required: set[str] = set()
+            for param in _split_params(tool[2]):
+                name, _, rest = param.partition(":")
+                annotation, has_default, _ = rest.partition("=")
+                params[name.strip()] = annotation.strip()
+                if not has_default:
+                    required.add(name.strip())
+            stubs.tools[tool[1]] = Signature(
+                namespace=owners[-1], params=params, required=required, returns=tool[3].strip()
+            )
+        if budget := re.search(r"standard (?:quarterly )?travel budget[^$]*\$([\d,]+\.\d\d)", system):
             stubs.standard_budget = float(budget[1].replace(",", ""))
         return stubs
 
-    def call(self, tool: str, *, unwrap: bool = True, **kwargs: Any) -> str:
-        """The expression calling `tool` as the stubs say (unwrapping `{"result": ...}` when told)."""
+    def signature(self, tool: str) -> Signature:
+        if tool not in self.tools:
+            raise StubMismatchError(f"the system prompt shows no tool {tool!r} (it shows {sorted(self.tools)})")
+        return self.tools[tool]
+
+    def wrapped(self, tool: str) -> bool:
+        """Whether the tool returns a `{"result": ...}` wrapper."""
+        return list(self.records.get(self.signature(tool).returns, {})) == ["result"]
+
+    def fields(self, tool: str) -> list[str]:
+        """The fields of the record a tool returns (inside the wrapper, the list and `| None`)."""
+        returns = self.signature(tool).returns
+        if self.wrapped(tool):
+            returns = self.records[returns]["result"]
+        for part in re.split(r"[\[\]| ]+", returns):
+            if part in self.records:
+                return list(self.records[part])
+        raise StubMismatchError(f"{tool} returns {returns!r}: no record type the prompt describes")
+
+    def need(self, tool: str, *names: str) -> None:
+        """Check the record `tool` returns has these fields, as the program is about to use them."""
+        missing = [n for n in names if n not in self.fields(tool)]
+        if missing:
+            raise StubMismatchError(f"{tool} returns no field {missing} (fields: {self.fields(tool)})")
+
+    def call(self, tool: str, *, unwrap: bool = True, **kwargs: str) -> str:
+        """The expression calling `tool` as its stub says; `kwargs` are Python expressions.
+
+        Unknown or missing parameters and string values outside a `Literal[...]` are refused, so a
+        program only ever calls what the prompt shows, the way the prompt shows it.
+        """
+        signature = self.signature(tool)
+        if unknown := set(kwargs) - set(signature.params):
+            raise StubMismatchError(f"{tool} has no parameter {sorted(unknown)} (stub: {signature.params})")
+        if missing := signature.required - set(kwargs):
+            raise StubMismatchError(f"{tool} needs {sorted(missing)} (stub: {signature.params})")
+        for name, value in kwargs.items():
+            choices = re.findall(r'"([^"]*)"', signature.params[name]) if "Literal[" in signature.params[name] else []
+            if choices and value.startswith('"') and json.loads(value) not in choices:
+                raise StubMismatchError(f"{tool}({name}={value}): the stub allows {choices}")
         args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-        expr = f"await {self.namespace[tool]}.{tool}({args})"
-        return f'({expr})["result"]' if unwrap and self.wrapped[tool] else expr
+        expr = f"await {signature.namespace}.{tool}({args})"
+        return f'({expr})["result"]' if unwrap and self.wrapped(tool) else expr
 
 
 @dataclass
@@ -86,9 +167,10 @@ def _args(**kwargs: Any) -> str:
 
 
 def _unwrap(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"result"}:
-        return value["result"]
-    return value
+    if not isinstance(value, dict):
+        return value
+    wrapper = cast(dict[str, Any], value)
+    return wrapper["result"] if set(wrapper) == {"result"} else wrapper
 
 
 # --- travel budget ----------------------------------------------------------------------------------
@@ -100,6 +182,11 @@ def _travel_answer(rows: list[tuple[str, float, float]]) -> str:
 
 
 def _travel_program(stubs: Stubs, buggy: bool) -> str:
+    stubs.need("get_team_members", "id", "name")
+    stubs.need("get_expenses", "amount", "category", "status")
+    stubs.need("get_custom_budget", "travel_budget")
+    if stubs.standard_budget is None:
+        raise StubMismatchError("the prompt does not say what the standard travel budget is")
     members = stubs.call("get_team_members", unwrap=not buggy, department='"engineering"')
     expenses = stubs.call("get_expenses", employee_id='p["id"]', quarter='"Q3"')
     budget = stubs.call("get_custom_budget", user_id='p["id"]')
@@ -123,7 +210,7 @@ for name, spent, limit in sorted(rows):
 
 
 def _rows_from_output(output: str) -> list[tuple[str, float, float]]:
-    rows = []
+    rows: list[tuple[str, float, float]] = []
     for line in output.splitlines():
         if line.startswith("OVER|"):
             _, name, spent, limit = line.split("|")
@@ -143,13 +230,13 @@ def _travel_next(seen: dict[tuple[str, str], Any]) -> Calls | str:
     if members_key not in seen:
         return [("get_team_members", {"department": "engineering"})]
     members = _unwrap(seen[members_key])
-    pending = [
+    pending: Calls = [
         *(("get_expenses", {"employee_id": p["id"], "quarter": "Q3"}) for p in members),
         *(("get_custom_budget", {"user_id": p["id"]}) for p in members),
     ]
     if calls := _unseen(pending, seen):
         return calls
-    rows = []
+    rows: list[tuple[str, float, float]] = []
     for person in members:
         items = _unwrap(seen[("get_expenses", _args(employee_id=person["id"], quarter="Q3"))])
         custom = _unwrap(seen[("get_custom_budget", _args(user_id=person["id"]))])
@@ -175,6 +262,10 @@ def _join_answer(per_city: dict[str, float]) -> str:
 
 
 def _join_program(stubs: Stubs, buggy: bool) -> str:
+    stubs.need("get_team_members", "id")
+    stubs.need("get_expenses", "amount", "category", "status")
+    stubs.need("get_employee_record", "office_id")
+    stubs.need("list_offices", "id", "city")
     members = stubs.call("get_team_members", unwrap=not buggy, department='"engineering"')
     expenses = stubs.call("get_expenses", employee_id='p["id"]', quarter='"Q3"')
     record = stubs.call("get_employee_record", employee_id='p["id"]')
@@ -198,7 +289,7 @@ for city in sorted(totals):
 
 
 def _join_from_output(output: str) -> str:
-    per_city = {}
+    per_city: dict[str, float] = {}
     for line in output.splitlines():
         if line.startswith("CITY|"):
             _, city, total = line.split("|")
@@ -211,7 +302,7 @@ def _join_next(seen: dict[tuple[str, str], Any]) -> Calls | str:
     if members_key not in seen:
         return [("get_team_members", {"department": "engineering"})]
     members = _unwrap(seen[members_key])
-    pending = [
+    pending: Calls = [
         *(("get_expenses", {"employee_id": p["id"], "quarter": "Q3"}) for p in members),
         *(("get_employee_record", {"employee_id": p["id"]}) for p in members),
         ("list_offices", {}),
@@ -298,6 +389,18 @@ def _last_output(turn: Turn, *, fenced: bool) -> tuple[str, bool]:
     return result["text"], bool(result["is_error"])
 
 
+def _check_schema(tool: str, arguments: dict[str, Any], schema: dict[str, Any]) -> None:
+    """The call fits the offered input schema: known properties, required ones present, enums kept."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    if unknown := set(arguments) - set(properties):
+        raise StubMismatchError(f"{tool} offers no parameter {sorted(unknown)} (schema: {sorted(properties)})")
+    if missing := set(schema.get("required", [])) - set(arguments):
+        raise StubMismatchError(f"{tool} needs {sorted(missing)}")
+    for name, value in arguments.items():
+        if "enum" in properties[name] and value not in properties[name]["enum"]:
+            raise StubMismatchError(f"{tool}({name}={value!r}): the schema allows {properties[name]['enum']}")
+
+
 def classic_model(scenario: Scenario, *, parallel: bool = False) -> Callable[[Turn], Reply]:
     """A model that calls the offered tools one per turn and computes the answer itself.
 
@@ -306,7 +409,8 @@ def classic_model(scenario: Scenario, *, parallel: bool = False) -> Callable[[Tu
     """
 
     def model(turn: Turn) -> Reply:
-        by_suffix = {}
+        by_suffix: dict[str, str] = {}
+        schemas = {tool["name"]: tool["input_schema"] for tool in turn.tools}
         for tool in turn.tools:
             # Classic names are `server__tool`; the model only cares about the tool part.
             by_suffix[tool["name"].split("__", 1)[-1]] = tool["name"]
@@ -323,6 +427,10 @@ def classic_model(scenario: Scenario, *, parallel: bool = False) -> Callable[[Tu
         if isinstance(step, str):
             return Reply(text=step)
         calls = step if parallel else step[:1]
+        for tool, arguments in calls:
+            if tool not in by_suffix:
+                raise StubMismatchError(f"no offered tool ends in {tool!r} (offered: {sorted(names)})")
+            _check_schema(tool, arguments, schemas[by_suffix[tool]])
         return Reply(tool_calls=[ToolCall(name=by_suffix[tool], input=arguments) for tool, arguments in calls])
 
     return model

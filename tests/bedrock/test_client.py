@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
-from botocore.eventstream import EventStreamBuffer
+from botocore.eventstream import EventStreamBuffer  # pyright: ignore[reportMissingTypeStubs]
 
 from gateway.errors import ConfigError, ModelError
 from gateway.models import (
@@ -56,14 +58,22 @@ def second_request(first: ModelRequest, assistant: Message, output: str) -> Mode
     )
 
 
+def _decode(*frames: bytes) -> list[tuple[dict[str, object], bytes]]:
+    """botocore's own event-stream decoder (untyped: held as `Any` here)."""
+    buffer: Any = EventStreamBuffer()
+    for frame in frames:
+        buffer.add_data(frame)
+    return [(dict(message.headers), bytes(message.payload)) for message in buffer]
+
+
 def test_event_stream_encoder_round_trips_through_botocore() -> None:
-    buffer = EventStreamBuffer()
-    buffer.add_data(encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hé"}}))
-    buffer.add_data(encode_exception("throttlingException", "slow down"))
-    first, second = list(buffer)
-    assert first.headers[":event-type"] == "contentBlockDelta"
-    assert first.payload == b'{"contentBlockIndex": 0, "delta": {"text": "h\\u00e9"}}'
-    assert second.headers == {
+    (first_headers, first_payload), (second_headers, _) = _decode(
+        encode_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hé"}}),
+        encode_exception("throttlingException", "slow down"),
+    )
+    assert first_headers[":event-type"] == "contentBlockDelta"
+    assert first_payload == b'{"contentBlockIndex": 0, "delta": {"text": "h\\u00e9"}}'
+    assert second_headers == {
         ":exception-type": "throttlingException",
         ":content-type": "application/json",
         ":message-type": "exception",
@@ -183,3 +193,56 @@ async def test_an_exception_event_mid_stream_is_a_clear_model_error(bedrock: Ser
         await client.request_stream(first_request(), sink)
     assert info.value.retryable
     assert seen == []
+
+
+@pytest.mark.anyio
+async def test_credentials_and_region_come_from_a_named_profile(
+    bedrock: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = bedrock(lambda turn: Reply(text="hi"))
+    config = tmp_path / "config"
+    config.write_text("[profile work]\nregion = eu-west-3\n", encoding="utf-8")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[work]\naws_access_key_id = AKIDPROFILEWORK\naws_secret_access_key = profile-secret\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key)
+    with anyio.fail_after(30):
+        await BedrockModelClient(model_id=CLAUDE, profile="work").request(first_request())
+        # An explicit region wins over the profile's.
+        await BedrockModelClient(model_id=CLAUDE, profile="work", region="ap-south-1").request(first_request())
+    first, second = endpoint.authorizations
+    assert "Credential=AKIDPROFILEWORK/" in first
+    assert "/eu-west-3/bedrock/aws4_request" in first
+    assert "/ap-south-1/bedrock/aws4_request" in second
+
+
+@pytest.mark.anyio
+async def test_aws_region_env_is_honoured(bedrock: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = bedrock(lambda turn: Reply(text="hi"))
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "ca-central-1")
+    with anyio.fail_after(30):
+        await BedrockModelClient(model_id=CLAUDE).request(first_request())
+    assert "/ca-central-1/bedrock/aws4_request" in endpoint.authorizations[0]
+
+
+@pytest.mark.anyio
+async def test_missing_profile_region_and_credentials_are_clear_errors(
+    bedrock: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bedrock(lambda turn: Reply(text="unused"))
+    with anyio.fail_after(30), pytest.raises(ConfigError, match="AWS profile 'nope' not found"):
+        await BedrockModelClient(model_id=CLAUDE, profile="nope").request(first_request())
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with anyio.fail_after(30), pytest.raises(ModelError, match="no AWS region configured"):
+        await BedrockModelClient(model_id=CLAUDE).request(first_request())
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with anyio.fail_after(30), pytest.raises(ModelError, match="no AWS credentials found"):
+        await BedrockModelClient(model_id=CLAUDE).request(first_request())

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from tests.bedrock.endpoint import Endpoint, ScriptedModel
-from tests.bedrock.scripted import ONE_CALL, TRAVEL, ptc_model
+from tests.bedrock.scripted import ONE_CALL, TRAVEL, classic_model, ptc_model
 
 Serve = Callable[[ScriptedModel], Endpoint]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -90,7 +90,37 @@ async def test_ask_reports_a_model_error_without_a_traceback(bedrock: Serve, tmp
         ["ask", ONE_CALL.question, "--servers", str(_servers_file(tmp_path)), "--sandbox", "local-process"], env
     )
     assert code == 1
+    assert out == ""
     assert "Traceback" not in err
     assert "ptc-gateway: Bedrock throttled model 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'" in err
     assert "2 attempts did not get through" in err
     assert endpoint.throttled == 2
+
+
+@pytest.mark.anyio
+async def test_ask_classic_mode_json(bedrock: Serve, tmp_path: Path) -> None:
+    endpoint = bedrock(classic_model(ONE_CALL))
+    env = {**os.environ, "PTC_MODEL_ID": "us.amazon.nova-pro-v1:0"}
+    code, out, err = await _run(
+        [
+            "ask",
+            ONE_CALL.question,
+            "--mode",
+            "classic",
+            "--json",
+            "--sandbox",
+            "local-process",
+            "--servers",
+            str(_servers_file(tmp_path)),
+        ],
+        env,
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["answer"] == "The departments are: engineering, finance, marketing, operations, sales."
+    assert result["stats"]["mode"] == "classic"
+    assert result["stats"]["turns"] == 2
+    assert result["stats"]["tool_calls"] == 1
+    assert result["stats"]["executions"] == 0
+    assert [t.model_id for t in endpoint.turns] == ["us.amazon.nova-pro-v1:0"] * 2
+    assert "expenses__list_departments" in {t["name"] for t in endpoint.turns[0].tools}

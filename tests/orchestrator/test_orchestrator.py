@@ -217,3 +217,32 @@ async def test_run_timeout_ends_a_run_while_the_model_is_still_thinking(
     assert result.stop == "timeout"
     assert result.answer == ""
     assert result.stats.turns == 0
+
+
+@pytest.mark.anyio
+async def test_each_execution_gets_a_fresh_sandbox_and_a_capped_result(
+    bedrock: Serve, open_demo_gateway: OpenGateway
+) -> None:
+    programs = [
+        "secret = 41\nprint('set', secret)\n",
+        "print('survived:', 'secret' in globals())\nprint('y' * 5000)\n",
+    ]
+
+    def model(turn: Turn) -> Reply:
+        if turn.index < len(programs):
+            return Reply(tool_calls=[ToolCall(name="execute_code", input={"code": programs[turn.index]})])
+        return Reply(text="done")
+
+    endpoint = bedrock(model)
+    settings = ModelSettings(id=CLAUDE, tool_result_max_bytes=1000)
+    async with open_demo_gateway(hr=False) as gateway:
+        with anyio.fail_after(90):
+            result = await ask(gateway, "q", model=BedrockModelClient(model_id=CLAUDE), settings=settings)
+    assert result.stop == "answered"
+    assert result.stats.executions == 2
+    second = endpoint.turns[2].tool_results()[0]["text"]
+    assert second.startswith("survived: False\nyyy")
+    assert len(second.encode()) < 1100
+    assert "more bytes cut: print less" in second
+    first = endpoint.turns[1].tool_results()[0]["text"]
+    assert result.stats.tool_output_bytes == len(first.encode()) + len(second.encode())
