@@ -19,7 +19,7 @@ from gateway.config import load_settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.models import BedrockModelClient
 from gateway.orchestrator import Hooks, Mode, RunResult, ask
-from gateway.telemetry import TracedModelClient
+from gateway.telemetry import TracedModelClient, trace_agent
 
 __all__ = ["register"]
 
@@ -117,7 +117,8 @@ async def _ask(args: argparse.Namespace) -> int:
             )
         try:
             traced = TracedModelClient(model, gateway.telemetry)
-            result = await ask(gateway, args.question, model=traced, mode=mode, hooks=hooks)
+            with trace_agent(gateway.telemetry, model_id=model.model_id, mode=mode):
+                result = await ask(gateway, args.question, model=traced, mode=mode, hooks=hooks)
         except GatewayError as e:
             # Re-raised outside the gateway's task groups, so the CLI reports it as one clear error.
             failure = e

@@ -10,12 +10,13 @@ One trace per `execute_code` call::
         │       └── tools/call get_time  SERVER  (upstream SDK server, via _meta.traceparent)
         └── tools/call search      CLIENT    TracedToolSource      ┘
 
-Model requests are `chat {model}` spans (`TracedModelClient`). Configuration comes from the
+Model requests are `chat {model}` spans (`TracedModelClient`), under one `invoke_agent ptc-gateway`
+span per `ptc-gateway ask` (`trace_agent`). Configuration comes from the
 standard `OTEL_*` environment (`setup_telemetry`); without it every wrapper is a pass-through.
 """
 
 from gateway.telemetry._execution import ExecutionSpan, trace_execution
-from gateway.telemetry._models import TracedModelClient
+from gateway.telemetry._models import TracedModelClient, trace_agent
 from gateway.telemetry._names import NetworkTransport
 from gateway.telemetry._sandbox import TracedSandboxBackend
 from gateway.telemetry._server import TelemetryServerMiddleware
@@ -34,6 +35,7 @@ __all__ = [
     "TracedToolSource",
     "capture_from_env",
     "setup_telemetry",
+    "trace_agent",
     "trace_execution",
     "transports_for",
 ]

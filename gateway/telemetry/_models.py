@@ -21,13 +21,52 @@ from gateway.models import BaseModelClient, ModelRequest, ModelResponse, TextSin
 from gateway.telemetry import _names as n
 from gateway.telemetry._telemetry import Telemetry
 
-__all__ = ["TracedModelClient"]
+__all__ = ["TracedModelClient", "trace_agent"]
 
 GEN_AI_USAGE_CACHE_READ: str = "gen_ai.usage.cache_read.input_tokens"
 GEN_AI_USAGE_CACHE_CREATION: str = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_REQUEST_MAX_TOKENS: str = "gen_ai.request.max_tokens"
 GEN_AI_REQUEST_TEMPERATURE: str = "gen_ai.request.temperature"
 GEN_AI_OUTPUT_MESSAGES: str = "gen_ai.output.messages"
+GEN_AI_AGENT_NAME: str = "gen_ai.agent.name"
+PTC_MODE: str = "ptc.mode"
+AGENT_NAME = "ptc-gateway"
+
+
+@contextmanager
+def trace_agent(
+    telemetry: Telemetry, *, model_id: str, mode: str, provider: str = "aws.bedrock"
+) -> Generator[Span | None]:
+    """One `invoke_agent ptc-gateway` span around a whole model-driven run (`ptc-gateway ask`).
+
+    Its `chat {model}` and `execute_code` spans become children, so one question is one trace.
+    Attributes: `gen_ai.operation.name = invoke_agent`, `gen_ai.agent.name`, `gen_ai.provider.name`,
+    `gen_ai.request.model`, `ptc.mode` (`ptc` / `classic`), `error.type` when the run raises.
+    """
+    if not telemetry.enabled:
+        yield None
+        return
+    attributes: dict[str, AttributeValue] = {
+        n.GEN_AI_OPERATION_NAME: "invoke_agent",
+        GEN_AI_AGENT_NAME: AGENT_NAME,
+        n.GEN_AI_PROVIDER_NAME: provider,
+        n.GEN_AI_REQUEST_MODEL: model_id,
+        PTC_MODE: mode,
+    }
+    with telemetry.tracer.start_as_current_span(
+        f"invoke_agent {AGENT_NAME}", attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield span
+        except Exception as e:  # recorded and re-raised unchanged
+            span.set_attribute(n.ERROR_TYPE, type(e).__qualname__)
+            span.record_exception(e)
+            span.set_status(StatusCode.ERROR, str(e))
+            raise
+        except BaseException:  # cancellation: recorded and re-raised unchanged
+            span.set_attribute(n.ERROR_TYPE, "cancelled")
+            span.set_status(StatusCode.ERROR, "cancelled")
+            raise
 
 
 class TracedModelClient(BaseModelClient):

@@ -28,7 +28,12 @@ from tests.telemetry.conftest import ROOT, TIME_SERVER
 PHOENIX = ROOT / ".cache" / "phoenix" / "bin" / "phoenix"
 SCENARIO = ROOT / "tests" / "telemetry" / "otlp_scenario.py"
 STARTUP_S = 180.0
+"""Phoenix imports a lot and migrates a fresh SQLite database: ~50 s on two busy cores, ~450 MB RSS."""
+SCENARIO_S = 90.0
+READ_S = 60.0
 POLL_S = 0.25
+TEST_TIMEOUT_S = STARTUP_S + SCENARIO_S + READ_S + 30.0
+"""Above the suite's 120 s per-test timeout: our own caps, not pytest-timeout, must end a slow run."""
 
 
 def http_get(url: str) -> tuple[int, bytes]:
@@ -91,7 +96,7 @@ async def running_phoenix(workdir: Path) -> AsyncGenerator[str]:
 async def read_trace(url: str, trace_id: str, expected: int) -> list[dict[str, Any]]:
     """Poll Phoenix's REST API until the trace has `expected` spans (ingestion is batched)."""
     query = urllib.parse.urlencode({"trace_id": trace_id, "limit": 1000})
-    with anyio.fail_after(60):
+    with anyio.fail_after(READ_S):
         while True:
             status, body = await anyio.to_thread.run_sync(http_get, f"{url}/v1/projects/default/spans?{query}")
             if status == 200:
@@ -102,6 +107,7 @@ async def read_trace(url: str, trace_id: str, expected: int) -> list[dict[str, A
 
 
 @pytest.mark.anyio
+@pytest.mark.timeout(TEST_TIMEOUT_S)
 async def test_trace_exported_over_otlp_http_reads_back_from_phoenix(tmp_path: Path) -> None:
     require(PHOENIX.exists(), "Arize Phoenix", "scripts/install-phoenix")
     require(TIME_SERVER.exists(), "mcp-server-time", "scripts/install-test-servers")
@@ -112,7 +118,7 @@ async def test_trace_exported_over_otlp_http_reads_back_from_phoenix(tmp_path: P
             "OTEL_METRICS_EXPORTER": "none",  # Phoenix takes traces only
             "PYTHONPATH": str(ROOT),
         }
-        with anyio.fail_after(90):
+        with anyio.fail_after(SCENARIO_S):
             done = await anyio.run_process([sys.executable, str(SCENARIO)], env=env, check=False)
         assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
         run = json.loads(done.stdout.decode().strip().splitlines()[-1])

@@ -205,6 +205,11 @@ async def test_ask_records_chat_spans_with_token_usage(bedrock: Any, receiver: R
         assert "gen_ai.output.messages" not in a
     (execution,) = [s for s in spans if s.name == "execute_code"]
     assert execution.attributes["ptc.execution.outcome"] == "ok"
+    # One question, one trace: the model turns and the program they ran hang under the agent span.
+    (agent,) = [s for s in spans if s.name == "invoke_agent ptc-gateway"]
+    assert agent.parent_id is None
+    assert (agent.attributes["gen_ai.operation.name"], agent.attributes["ptc.mode"]) == ("invoke_agent", "ptc")
+    assert {s.parent_id for s in [*chats, execution]} == {agent.span_id}
     usage = receiver.latest("gen_ai.client.token.usage", "ptc-gateway")
     totals = {p.attributes["gen_ai.token.type"]: p.sum for p in usage}
     assert totals == {

@@ -23,6 +23,7 @@ from gateway.telemetry import (
     TracedModelClient,
     TracedSandboxBackend,
     TracedToolSource,
+    trace_agent,
     trace_execution,
 )
 from gateway.tools import BaseToolSource, CallOptions, JsonValue, TextContent, ToolRef, ToolResult, ToolSpec
@@ -203,3 +204,30 @@ async def test_server_middleware_records_server_operation_duration(recorded: Rec
     }
     assert calls == {None: 1, "tool_error": 1}
     assert all(p.attributes["network.transport"] == "pipe" for p in durations)
+
+
+@pytest.mark.anyio
+async def test_agent_span_parents_the_chat_spans_and_records_a_failure(recorded: Recorded) -> None:
+    model = TracedModelClient(ScriptedModel(), recorded.telemetry)
+    request = ModelRequest(system="s", messages=(Message(role="user", content=(TextBlock(text="q"),)),))
+    with (
+        pytest.raises(SandboxUnavailableError),
+        trace_agent(recorded.telemetry, model_id=model.model_id, mode="ptc"),
+    ):
+        await model.request(request)
+        raise SandboxUnavailableError("no Docker engine")
+    chat, agent = recorded.spans.get_finished_spans()
+    assert agent.name == "invoke_agent ptc-gateway" and agent.parent is None
+    assert chat.parent is not None and agent.context is not None and chat.parent.span_id == agent.context.span_id
+    a = dict(agent.attributes or {})
+    assert (a["gen_ai.operation.name"], a["gen_ai.request.model"], a["ptc.mode"]) == (
+        "invoke_agent",
+        "anthropic.claude-test-v1:0",
+        "ptc",
+    )
+    assert (a["error.type"], agent.status.status_code) == ("SandboxUnavailableError", StatusCode.ERROR)
+
+
+def test_agent_span_is_free_when_disabled() -> None:
+    with trace_agent(Telemetry.disabled(), model_id="m", mode="classic") as span:
+        assert span is None
