@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import anyio
 import pytest
@@ -29,13 +30,14 @@ from tests._support import require
 from tests.bedrock.endpoint import Endpoint
 from tests.bedrock.fixtures import bedrock
 from tests.bedrock.scripted import ONE_CALL, ptc_model
-from tests.server.conftest import GATEWAY, ListChanged, ready_description
+from tests.server.conftest import GATEWAY, ListChanged, http_gateway, ready_description
 from tests.telemetry._otlp import ReceivedSpan, Receiver, run_receiver
 from tests.telemetry.conftest import ROOT, SDK_SERVER, TIME_SERVER
 
 __all__ = ["bedrock"]
 
 EXAMPLES = ROOT / "examples"
+Transport = Literal["stdio", "http"]
 CODE = """\
 import asyncio
 a, b, now = await asyncio.gather(
@@ -67,8 +69,25 @@ def children(spans: list[ReceivedSpan], parent: ReceivedSpan) -> list[ReceivedSp
     return [s for s in spans if s.parent_id == parent.span_id]
 
 
+@asynccontextmanager
+async def connect(
+    transport: Transport, args: list[str], env: dict[str, str], changes: ListChanged
+) -> AsyncGenerator[Client]:
+    """An SDK client on `ptc-gateway serve`: spawned over stdio, or started with `--transport http`."""
+    if transport == "stdio":
+        params = StdioServerParameters(command=args[0], args=args[1:], env=env)
+        async with Client(params, mode="legacy", message_handler=changes) as client:
+            yield client
+        return
+    async with http_gateway(args, env) as (url, _), Client(url, mode="legacy", message_handler=changes) as client:
+        yield client
+
+
 @pytest.mark.anyio
-async def test_serve_joins_the_clients_trace_down_to_the_upstream_server(receiver: Receiver, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("transport", "network"), [("stdio", "pipe"), ("http", "tcp")])
+async def test_serve_joins_the_clients_trace_down_to_the_upstream_server(
+    transport: Transport, network: str, receiver: Receiver, tmp_path: Path
+) -> None:
     require(TIME_SERVER.exists(), "mcp-server-time", "scripts/install-test-servers")
     servers_file = tmp_path / "servers.json"
     inventory_env = {"PYTHONPATH": str(ROOT)} | receiver.env("inventory-sdk-server")
@@ -77,11 +96,8 @@ async def test_serve_joins_the_clients_trace_down_to_the_upstream_server(receive
         "time": {"command": str(TIME_SERVER)},
     }
     servers_file.write_text(json.dumps({"mcpServers": servers}), encoding="utf-8")
-    params = StdioServerParameters(
-        command=GATEWAY,
-        args=["serve", "--servers", str(servers_file), "--sandbox", "local-process"],
-        env=base_env(tmp_path) | receiver.env("ptc-gateway"),
-    )
+    args = [GATEWAY, "serve", "--servers", str(servers_file), "--sandbox", "local-process"]
+    env = base_env(tmp_path) | receiver.env("ptc-gateway")
 
     # The client's own span: a private provider (never the global one), only to mint a traceparent.
     client_tracer = TracerProvider().get_tracer("test-client")
@@ -93,7 +109,7 @@ async def test_serve_joins_the_clients_trace_down_to_the_upstream_server(receive
 
     changes = ListChanged()
     with anyio.fail_after(90):
-        async with Client(params, mode="legacy", message_handler=changes) as client:
+        async with connect(transport, args, env, changes) as client:
             description = await ready_description(client, changes)
             assert "async def lookup" in description and "async def get_current_time" in description
             result = await client.call_tool("execute_code", {"code": CODE}, meta=cast(RequestParamsMeta, dict(carrier)))
@@ -108,7 +124,7 @@ async def test_serve_joins_the_clients_trace_down_to_the_upstream_server(receive
     assert (server.service, server.name, server.kind) == ("ptc-gateway", "tools/call execute_code", "SERVER")
     assert server.attributes["mcp.method.name"] == "tools/call"
     assert server.attributes["gen_ai.tool.name"] == "execute_code"
-    assert server.attributes["network.transport"] == "pipe"
+    assert server.attributes["network.transport"] == network
 
     (execution,) = children(spans, server)
     assert execution.name == "execute_code"
@@ -160,7 +176,7 @@ async def test_serve_joins_the_clients_trace_down_to_the_upstream_server(receive
 
     await receiver.wait_for_metric("ptc.execution.tool_calls", "ptc-gateway")
     served = [p for p in latest("mcp.server.operation.duration") if p.attributes["mcp.method.name"] == "tools/call"]
-    assert sum(p.count for p in served) == 1 and served[0].attributes["network.transport"] == "pipe"
+    assert sum(p.count for p in served) == 1 and served[0].attributes["network.transport"] == network
     client_calls = latest("mcp.client.operation.duration")
     assert sum(p.count for p in client_calls) == 4
     assert {p.attributes.get("error.type") for p in client_calls} == {None, "tool_error"}
