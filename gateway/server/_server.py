@@ -111,9 +111,13 @@ class GatewayServer:
         self.clients.on_upstream_event = poke
         async with anyio.create_task_group() as tg:
             tg.start_soon(follow_versions)
+            # Take the event before rendering: a poke that lands while the description is being
+            # rendered sets the event we wait on next, so no change is missed.
+            pending = wake
             last = await self.description()
             while True:
-                await wake.wait()
+                await pending.wait()
+                pending = wake
                 current = await self.description()
                 if current != last:
                     last = current

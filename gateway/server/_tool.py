@@ -5,7 +5,7 @@ Pure functions over SDK types; the server module wires them to requests.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import mcp_types as types
 
@@ -13,7 +13,7 @@ from gateway.executor import ExecutionResult
 
 __all__ = ["INPUT_SCHEMA", "OUTPUT_SCHEMA", "build_tool", "render_result"]
 
-INPUT_SCHEMA: dict[str, Any] = {
+INPUT_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "properties": {
         "code": {
@@ -25,7 +25,7 @@ INPUT_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-OUTPUT_SCHEMA: dict[str, Any] = {
+OUTPUT_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "properties": {
         "stdout": {"type": "string", "description": "What the code printed (possibly truncated)."},
@@ -54,7 +54,7 @@ OUTPUT_SCHEMA: dict[str, Any] = {
     "required": ["stdout", "stderr", "error", "tool_calls", "duration_s"],
 }
 
-ANNOTATIONS = types.ToolAnnotations(
+ANNOTATIONS: Final = types.ToolAnnotations(
     title="Run Python against the MCP tool fleet",
     # Honest: the code can call any tool of any configured server, including ones that write.
     read_only_hint=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,13 @@ print(json.dumps({
 def expected_parallel() -> dict[str, Any]:
     sys.path.insert(0, str(EXAMPLES))
     try:
-        import expenses_server
-        import hr_server
+        expenses_server: Any = importlib.import_module("expenses_server")
+        hr_server: Any = importlib.import_module("hr_server")
     finally:
         sys.path.remove(str(EXAMPLES))
     company = expenses_server.build_company()
     records, _ = hr_server.build_records(company)
-    members = [person.id for person in company.members["engineering"]]
+    members: list[str] = [person.id for person in company.members["engineering"]]
     return {
         "members": members,
         "offices": sorted(office.id for office in hr_server.OFFICES),

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -53,7 +53,7 @@ def serve_args(servers_file: Path, *extra: str, sandbox: str = "local-process") 
 
 
 @asynccontextmanager
-async def http_gateway(args: list[str], env: dict[str, str]) -> AsyncIterator[tuple[str, Process]]:
+async def http_gateway(args: list[str], env: dict[str, str]) -> AsyncGenerator[tuple[str, Process], None]:
     """Start `ptc-gateway serve --transport http --port 0`; yield its MCP URL once it listens."""
     process = await anyio.open_process([*args, "--transport", "http", "--port", "0"], env=env, stderr=subprocess.PIPE)
     assert process.stderr is not None

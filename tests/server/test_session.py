@@ -105,18 +105,18 @@ async def test_client_that_cannot_be_asked_is_refused(
 @pytest.mark.anyio
 async def test_progress_as_tool_calls_complete(servers_file: Path, gateway_env: dict[str, str]) -> None:
     changes = ListChanged()
-    progress: list[tuple[float, str | None]] = []
+    progress_seen: list[tuple[float, str | None]] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        progress_seen.append((progress, message))
 
     with anyio.fail_after(60):
         async with Client(_params(servers_file, gateway_env), mode="legacy", message_handler=changes) as client:
             await ready_description(client, changes)
             code = "for _ in range(3):\n    await testbox.whoami()"
             await _run(client, code, progress_callback=on_progress)
-    assert [value for value, _ in progress] == [1, 2, 3]
-    assert all(message == "testbox/whoami done" for _, message in progress)
+    assert [value for value, _ in progress_seen] == [1, 2, 3]
+    assert all(message == "testbox/whoami done" for _, message in progress_seen)
 
 
 @pytest.mark.anyio
@@ -166,7 +166,7 @@ async def test_upstream_failure_reaches_a_modern_client_during_its_execution(
             pid = int((await _run(client, "print((await testbox.whoami())['pid'])"))["stdout"])
             killed = anyio.Event()
 
-            async def kill_after_first_call(value: float, total: float | None, message: str | None) -> None:
+            async def kill_after_first_call(progress: float, total: float | None, message: str | None) -> None:
                 if not killed.is_set():
                     os.kill(pid, signal.SIGKILL)
                     killed.set()
@@ -177,6 +177,35 @@ async def test_upstream_failure_reaches_a_modern_client_during_its_execution(
             assert outcome["error"] is None, outcome
             assert int(outcome["stdout"]) != pid
     assert any(level == "warning" and "'testbox'" in text for level, text in logs), logs
+
+
+@pytest.mark.anyio
+async def test_upstream_list_changed_changes_the_description_and_notifies(
+    servers_file: Path, gateway_env: dict[str, str]
+) -> None:
+    changes = ListChanged()
+    with anyio.fail_after(60):
+        async with Client(_params(servers_file, gateway_env), mode="legacy", message_handler=changes) as client:
+            assert "def brand_new" not in await ready_description(client, changes)
+            seen = changes.count
+            added = await _run(client, "print((await testbox.add_tool(name='brand_new'))['result'])")
+            assert added["stdout"] == "brand_new\n", added
+            description = await _description_with(client, changes, seen, "def brand_new")
+            assert "Added at run time: brand_new" in description
+            # The new tool is callable from the next execution.
+            called = await _run(client, "print((await testbox.brand_new())['result'])")
+            assert called["stdout"] == "I am brand_new\n", called
+
+
+async def _description_with(client: Client, changes: ListChanged, seen: int, text: str) -> str:
+    """Wait for `tools/list_changed` notifications until the description contains `text`."""
+    while True:
+        await changes.after(seen)
+        seen = changes.count
+        tools = (await client.list_tools()).tools
+        description = tools[0].description or ""
+        if text in description:
+            return description
 
 
 def _sandbox_containers(gateway_pid: int) -> list[str]:
@@ -207,7 +236,7 @@ async def test_cancel_kills_the_container_within_a_second(
 
             started = anyio.Event()
 
-            async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
                 started.set()
 
             code = "await testbox.whoami()\nawait asyncio.sleep(60)\nprint('not cancelled')"

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp_types import TextContent
 
 from gateway.server import INPUT_SCHEMA, OUTPUT_SCHEMA
 from tests.server._expected import PARALLEL_CODE, expected_parallel
@@ -69,7 +70,8 @@ async def test_code_errors_come_back_as_tool_errors(servers_file: Path, gateway_
             assert structured["stdout"] == "before\n"
             assert structured["error"]["kind"] == "code"
             assert structured["error"]["type"] == "ZeroDivisionError"
-            assert "ZeroDivisionError" in result.content[0].text
+            text = result.content[0]
+            assert isinstance(text, TextContent) and "ZeroDivisionError" in text.text
 
             missing = await client.call_tool("execute_code", {})
             assert missing.is_error
