@@ -17,8 +17,10 @@ import anyio
 import anyio.to_thread
 import boto3  # pyright: ignore[reportMissingTypeStubs]
 import botocore.config  # pyright: ignore[reportMissingTypeStubs]
+import botocore.eventstream  # pyright: ignore[reportMissingTypeStubs]
 import botocore.exceptions  # pyright: ignore[reportMissingTypeStubs]
 import botocore.parsers  # pyright: ignore[reportMissingTypeStubs]
+import urllib3.exceptions
 
 from gateway.config import ModelSettings
 from gateway.errors import ConfigError, ModelError
@@ -47,6 +49,10 @@ _BOTO_ERRORS = (
     botocore.exceptions.BotoCoreError,
     botocore.exceptions.ClientError,
     botocore.parsers.ResponseParserError,
+    # Iterating a ConverseStream reads the raw urllib3 response: a dropped connection or a bad frame
+    # surfaces as urllib3's or the event-stream decoder's own exception, not botocore's.
+    urllib3.exceptions.HTTPError,
+    botocore.eventstream.ParserError,
 )
 
 
@@ -112,6 +118,10 @@ def _model_error(e: Exception, *, model_id: str, region: str | None, attempts: i
         return ModelError(f"could not reach Bedrock for {where}: {e}", retryable=True)
     if isinstance(e, botocore.exceptions.ReadTimeoutError | botocore.exceptions.ConnectTimeoutError):
         return ModelError(f"Bedrock timed out for {where}: {e}", retryable=True)
+    if isinstance(e, urllib3.exceptions.HTTPError | botocore.exceptions.ResponseStreamingError):
+        return ModelError(f"the reply stream from {where} broke before it ended: {e}", retryable=True)
+    if isinstance(e, botocore.eventstream.ParserError):
+        return ModelError(f"could not decode the reply stream from {where}: {e}", retryable=True)
     return ModelError(f"Bedrock call for {where} failed: {e}")
 
 

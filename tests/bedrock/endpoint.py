@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import re
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator
@@ -40,6 +41,7 @@ Api = Literal["converse", "converse-stream", "invoke"]
 _ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<api>converse|converse-stream|invoke)$")
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 CHARS_PER_TOKEN = 4
+_CUT = "<cut the connection>"
 
 
 @dataclass
@@ -231,6 +233,11 @@ class Endpoint:
         with self._lock:
             self._stream_error = exception_type
 
+    def cut_next_stream(self) -> None:
+        """Drop the connection of the next ConverseStream after `messageStart`, mid-chunk."""
+        with self._lock:
+            self._stream_error = _CUT
+
     def take_stream_error(self) -> str | None:
         with self._lock:
             error, self._stream_error = self._stream_error, None
@@ -420,7 +427,16 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
                     frames = list(_stream_events(reply, calls, usage))
-                    if error := endpoint.take_stream_error():
+                    error = endpoint.take_stream_error()
+                    if error == _CUT:
+                        # A chunk announced but never finished, then the socket closes: a broken stream.
+                        self.wfile.write(f"{len(frames[0]):x}\r\n".encode() + frames[0] + b"\r\n")
+                        self.wfile.write(f"{len(frames[1]):x}\r\n".encode() + frames[1][:5])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    if error:
                         frames = [frames[0], encode_exception(error, "Too many tokens, please wait.")]
                     for frame in frames:
                         self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")

@@ -246,3 +246,17 @@ async def test_missing_profile_region_and_credentials_are_clear_errors(
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with anyio.fail_after(30), pytest.raises(ModelError, match="no AWS credentials found"):
         await BedrockModelClient(model_id=CLAUDE).request(first_request())
+
+
+@pytest.mark.anyio
+async def test_a_stream_cut_mid_way_is_a_clear_model_error(bedrock: Serve) -> None:
+    endpoint = bedrock(lambda turn: Reply(text="never seen in full"))
+    endpoint.cut_next_stream()
+    client = BedrockModelClient(model_id=CLAUDE)
+
+    async def sink(text: str) -> None:
+        pass
+
+    with anyio.fail_after(30), pytest.raises(ModelError, match="stream .* broke") as info:
+        await client.request_stream(first_request(), sink)
+    assert info.value.retryable

@@ -178,10 +178,15 @@ async def test_seed_question_in_the_docker_sandbox(bedrock: Serve, open_demo_gat
     async with open_demo_gateway(backend="docker", hr=False) as gateway:
         with anyio.fail_after(120):
             result = await ask(gateway, TRAVEL.question, model=BedrockModelClient(model_id=CLAUDE))
+    # What the model read after its program ran: on a failure this says why (a sandbox error, a
+    # limit), instead of only a wrong turn count.
+    assert endpoint.model_errors == []
+    (output,) = endpoint.turns[1].tool_results()
+    assert not output["is_error"], output["text"]
+    assert "16 members, first: " in output["text"]
     assert result.answer == EXPECTED
     assert result.stats.turns == 2
     assert result.stats.tool_calls == 33
-    assert "16 members, first: " in endpoint.turns[1].tool_results()[0]["text"]
 
 
 @pytest.mark.anyio
