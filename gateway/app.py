@@ -72,7 +72,7 @@ class Gateway:
         async with self._view_lock:
             version = self.fleet.version
             if self._view is None or self._view.version != version:
-                catalog = build_catalog(await self.source.list_tools())
+                catalog = build_catalog(await self.source.list_tools(), descriptions=self.fleet.descriptions())
                 self._view = FleetView(
                     version=version,
                     catalog=catalog,

@@ -83,7 +83,7 @@ async def _tools(args: argparse.Namespace) -> int:
                 reason = status.error or f"still {status.state}"
                 print(f"ptc-gateway: server {name!r} is not available: {reason}", file=sys.stderr)
         source = FilteredToolSource.from_settings(fleet, settings)
-        catalog = build_catalog(await source.list_tools())
+        catalog = build_catalog(await source.list_tools(), descriptions=fleet.descriptions())
     sys.stdout.write(render_catalog(catalog, settings, args.format))
     sys.stdout.flush()
     return 1 if failed else 0

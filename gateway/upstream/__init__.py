@@ -17,6 +17,7 @@ from gateway.upstream._connection import (
     FleetEventHandler,
     ServerState,
     ServerStatus,
+    describe_server,
 )
 from gateway.upstream._fleet import Fleet, connect_fleet
 
@@ -29,4 +30,5 @@ __all__ = [
     "ServerState",
     "ServerStatus",
     "connect_fleet",
+    "describe_server",
 ]

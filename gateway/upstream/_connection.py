@@ -79,6 +79,8 @@ class ServerStatus:
     tool_count: int = 0
     protocol_version: str | None = None
     """The negotiated protocol version ("2026-07-28", "2025-11-25", …) once connected."""
+    description: str | None = None
+    """What the server says about itself (its title and MCP `instructions`) once connected, or None."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,6 +153,20 @@ def describe_error(exc: BaseException) -> str:
             return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def describe_server(*, title: str | None, instructions: str | None) -> str | None:
+    """A server's namespace docstring: its title, then its MCP `instructions`; None when it sent neither.
+
+    Both come from the server, so the text is as deterministic as its tool list.
+    """
+    parts = [text.strip() for text in (title, instructions) if text and text.strip()]
+    return "\n\n".join(parts) or None
+
+
+def _server_title(client: Client) -> str | None:
+    info = client.server_info
+    return info.title if info is not None else None
+
+
 def _session_expired(error: MCPError) -> bool:
     """The streamable-HTTP transport's spelling of "HTTP 404 for our session id"."""
     return error.code == INVALID_REQUEST and error.message == "Session terminated"
@@ -175,6 +191,7 @@ class ServerConnection:
         self._error: str | None = None
         self._tools: tuple[ToolSpec, ...] = ()
         self._protocol_version: str | None = None
+        self._description: str | None = None
         self._live: _Live | None = None
         self._state_changed = anyio.Event()
         self._error_reported = False
@@ -188,6 +205,11 @@ class ServerConnection:
         """The cached catalog; empty unless the server is ready (or restarting after a loss)."""
         return self._tools
 
+    @property
+    def description(self) -> str | None:
+        """The server's title and `instructions` (see `describe_server`), None when it sent neither."""
+        return self._description
+
     def status(self) -> ServerStatus:
         """A snapshot of this server's state."""
         return ServerStatus(
@@ -195,6 +217,7 @@ class ServerConnection:
             error=self._error,
             tool_count=len(self._tools),
             protocol_version=self._protocol_version,
+            description=self._description,
         )
 
     # ---- supervisor ----------------------------------------------------------------------------
@@ -304,7 +327,9 @@ class ServerConnection:
         client, lost = live.client, live.lost
         self._protocol_version = client.protocol_version
         self._live = live
-        self._set_tools(tools)
+        self._set_catalog(
+            tools, description=describe_server(title=_server_title(client), instructions=client.instructions)
+        )
         self._set_state("ready", error=None)
         self.first_attempt_done.set()
         logger.info("server %r ready: %d tools, protocol %s", self.name, len(tools), self._protocol_version or "?")
@@ -500,14 +525,18 @@ class ServerConnection:
         changed.set()
 
     def _set_tools(self, tools: tuple[ToolSpec, ...]) -> None:
-        if tools != self._tools:
+        self._set_catalog(tools, description=self._description)
+
+    def _set_catalog(self, tools: tuple[ToolSpec, ...], *, description: str | None) -> None:
+        if tools != self._tools or description != self._description:
             self._tools = tools
+            self._description = description
             self._on_catalog_changed()
 
     def _set_failed(self, error: str) -> None:
         self._error_reported = True
         self._protocol_version = None
-        self._set_tools(())
+        self._set_catalog((), description=None)
         self._set_state("failed", error=error)
 
     async def _emit(self, level: Literal["info", "warning", "error"], message: str) -> None:

@@ -44,6 +44,18 @@ class Fleet(BaseToolSource):
         """The tools of every server that is up, ordered by server key then tool name."""
         return [tool for connection in self._connections.values() for tool in connection.tools]
 
+    def descriptions(self) -> Mapping[str, str]:
+        """Server key -> what the server says about itself (title and `instructions`), for those that did.
+
+        Pass it to `build_catalog(..., descriptions=...)`: it becomes the namespace's docstring.
+        Changes with the catalog `version` (a reconnected server may describe itself anew).
+        """
+        return {
+            name: connection.description
+            for name, connection in self._connections.items()
+            if connection.description is not None
+        }
+
     @property
     def version(self) -> int:
         """Bumped whenever the catalog changes (a server came up, went down, or changed its tools)."""

@@ -15,6 +15,7 @@ from gateway.cli._tools import render_catalog
 from gateway.config import GatewaySettings, StdioServerConfig
 from gateway.stubs import render_module
 from tests.servers import (
+    REPO,
     everything_server,
     filesystem_server,
     git_server,
@@ -22,8 +23,10 @@ from tests.servers import (
     require_installed,
     time_server,
 )
-from tests.stubs._corpus import real_specs
+from tests.stubs._corpus import real_catalog, real_specs
 from tests.stubs._golden import GOLDEN
+
+FIVE_SERVERS = REPO / "configs" / "examples" / "five-servers.json"
 
 
 def _entry(config: StdioServerConfig) -> dict[str, Any]:
@@ -77,6 +80,38 @@ def test_python_format_imports_has_every_tool_and_is_identical_on_a_second_run(
     # The committed corpus (tests/fixtures/schemas/real) is what these servers really list.
     golden = (GOLDEN / "real_module.py.txt").read_text(encoding="utf-8")
     assert first == golden, "the real servers changed: re-run tests/fixtures/dump_real_schemas.py"
+
+
+@pytest.mark.servers
+def test_shipped_five_server_example_prints_every_tool_identically_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's Done criterion, on the file users point at: configs/examples/five-servers.json."""
+    require_installed()
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    monkeypatch.setenv("PTC_GIT_REPOSITORY", str(repo))
+    monkeypatch.setenv("PTC_FILES_ROOT", str(tmp_path))
+    monkeypatch.setenv("PTC_MEMORY_FILE", str(tmp_path / "memory.jsonl"))
+    monkeypatch.chdir(tmp_path)  # the file's relative paths hold wherever the gateway runs
+    (tmp_path / "gateway.toml").write_text("", encoding="utf-8")
+    argv = ("--servers", str(FIVE_SERVERS), "--config", str(tmp_path / "gateway.toml"), "--format", "python")
+    code, first, err = _run(capsys, *argv)
+    assert code == 0, err
+    scope: dict[str, Any] = {}
+    exec(compile(first, "stubs.py", "exec"), scope)
+    expected = real_catalog()
+    rendered = {
+        (namespace.python_name, name)
+        for namespace in expected.namespaces
+        for name, member in vars(scope[namespace.python_name]).items()
+        if isinstance(member, staticmethod)
+    }
+    assert rendered == {(tool.namespace, tool.python_name) for tool in expected.tools}
+    assert len(rendered) == 50
+    code, second, err = _run(capsys, *argv)
+    assert code == 0, err
+    assert second == first
 
 
 @pytest.mark.servers

@@ -10,7 +10,7 @@ import pytest
 from gateway.catalog import Catalog, build_catalog
 from gateway.stubs import MODULE_HEADER, render_module, render_stubs
 from gateway.tools import ToolSpec
-from tests.stubs._corpus import SCHEMAS, edge_specs, load_file, real_specs
+from tests.stubs._corpus import SCHEMAS, edge_specs, load_file, real_catalog, real_specs
 from tests.stubs._golden import check_golden
 
 CORPUS_FILES = sorted(SCHEMAS.glob("*/*.json"))
@@ -73,7 +73,16 @@ def test_output_is_identical_whatever_the_input_order(seed: int) -> None:
 
 
 def test_golden_real_module() -> None:
-    check_golden("real_module.py.txt", render_module(build_catalog(real_specs())))
+    check_golden("real_module.py.txt", render_module(real_catalog()))
+
+
+def test_server_instructions_become_the_namespace_docstring() -> None:
+    scope = _exec(render_module(real_catalog()))
+    doc = inspect.getdoc(scope["everything"]) or ""
+    assert doc.startswith("Everything Reference Server\n\n# Everything Server – Server Instructions\n\nAudience:")
+    assert "- Enable `toggle-simulated-logging` before debugging" in doc
+    # A server that describes nothing keeps the generic line.
+    assert scope["time_tools"].__doc__ == "Tools of the MCP server 'time'."
 
 
 def test_golden_edge_module() -> None:

@@ -12,20 +12,20 @@ from gateway.stubs import (
     render_prompt,
     render_stubs,
 )
-from tests.stubs._corpus import edge_specs, real_specs
+from tests.stubs._corpus import edge_specs, real_catalog, real_specs
 from tests.stubs._golden import check_golden
 
 LIMITS = ExecutionLimits(execution_timeout_s=20, max_tool_calls=50, max_output_bytes=64 * 1024)
 
 
 def test_golden_real_prompt_full() -> None:
-    prompt = render_prompt(build_catalog(real_specs()), settings=StubSettings(budget_bytes=60_000), limits=LIMITS)
+    prompt = render_prompt(real_catalog(), settings=StubSettings(budget_bytes=60_000), limits=LIMITS)
     assert not prompt.compact
     check_golden("real_prompt.md", prompt.text)
 
 
 def test_golden_real_prompt_compact() -> None:
-    prompt = render_prompt(build_catalog(real_specs()), settings=StubSettings(mode="compact"), limits=LIMITS)
+    prompt = render_prompt(real_catalog(), settings=StubSettings(mode="compact"), limits=LIMITS)
     assert prompt.compact
     check_golden("real_prompt_compact.md", prompt.text)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Generator
+from contextlib import contextmanager
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +15,10 @@ from gateway.config import ExecutionLimits, StubSettings
 from gateway.stubs import render_module, render_prompt
 from gateway.stubs._module import MODULE_HEADER, _render  # pyright: ignore[reportPrivateUsage]
 from gateway.tools import ToolSpec
-from tests.stubs.test_module import _check_module_matches_catalog, _exec
+from tests.stubs.test_module import (
+    _check_module_matches_catalog,  # pyright: ignore[reportPrivateUsage]
+    _exec,  # pyright: ignore[reportPrivateUsage]
+)
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
 json_values = st.recursive(
@@ -52,10 +58,10 @@ def _schemas(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         "exclusiveMaximum": st.booleans() | st.integers(),
         "patternProperties": st.dictionaries(st.text(max_size=4), children, max_size=2),
     }
-    return st.fixed_dictionaries({}, optional=keyword_values)
+    return st.fixed_dictionaries({}, optional=keyword_values)  # pyright: ignore[reportUnknownVariableType]
 
 
-schemas = st.recursive(st.booleans() | st.just({}), _schemas, max_leaves=8)
+schemas: st.SearchStrategy[Any] = st.recursive(st.booleans() | st.just(dict[str, Any]()), _schemas, max_leaves=8)
 tool_specs = st.builds(
     ToolSpec,
     server=names,
@@ -75,12 +81,36 @@ tool_specs = st.builds(
 @given(st.lists(tool_specs, max_size=4))
 def test_any_schema_renders_a_module_that_compiles_and_matches(specs: list[ToolSpec]) -> None:
     catalog = build_catalog(specs)
-    stubs = _render(catalog, safe=False)  # the unguarded renderer: no fallback hides a bug here
-    source = MODULE_HEADER + "\n\n" + stubs.body
-    _check_module_matches_catalog(catalog, _exec(source))
-    assert render_module(catalog) == source
-    assert render_module(build_catalog(list(reversed(specs)))) == source
-    render_prompt(catalog, settings=StubSettings(), limits=ExecutionLimits())
+    with _renderer_errors() as errors:
+        stubs = _render(catalog, safe=False)  # no module-level fallback hides a bug here
+        source = MODULE_HEADER + "\n\n" + stubs.body
+        _check_module_matches_catalog(catalog, _exec(source))
+        assert render_module(catalog) == source
+        assert render_module(build_catalog(list(reversed(specs)))) == source
+        render_prompt(catalog, settings=StubSettings(), limits=ExecutionLimits())
+    # The per-tool fallback (a tool rendered as `Any` after an exception) would also hide a crash.
+    assert errors == []
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _renderer_errors() -> Generator[list[str], None, None]:
+    """The error records the stub renderer logs meanwhile (each one is a swallowed exception)."""
+    logger = logging.getLogger("gateway.stubs")
+    handler = _Collect()
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
 
 
 # hypothesis-jsonschema 0.23.1 cannot generate object instances with hypothesis 6.170 (it relies on

@@ -43,6 +43,11 @@ async def test_five_servers_connect_concurrently_list_and_call(tmp_path: Path, g
         assert status["git"].protocol_version == "2026-07-28"
         for name in ("everything", "memory", "files"):
             assert status[name].protocol_version == "2025-11-25"
+        # The namespace docstrings: what the servers say about themselves (only `everything` does).
+        descriptions = fleet.descriptions()
+        assert list(descriptions) == ["everything"]
+        assert descriptions["everything"].startswith("Everything Reference Server\n\n# Everything Server")
+        assert status["everything"].description == descriptions["everything"]
 
         tools = await fleet.list_tools()
         keys = [(tool.server, tool.name) for tool in tools]
