@@ -8,8 +8,10 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client.context import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.server._expected import PARALLEL_CODE, expected_parallel
@@ -95,3 +97,35 @@ async def test_stateless_http_serves_both_eras(servers_file: Path, gateway_env: 
                     result = await client.call_tool("execute_code", {"code": code})
                     assert result.structured_content is not None
                     assert result.structured_content["stdout"] == "5\n", result.content
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("action", "expected"), [("accept", "deleted x-1\n"), ("decline", "refused\n")])
+async def test_elicitation_approval_over_http(
+    action: str, expected: str, servers_file: Path, gateway_env: dict[str, str]
+) -> None:
+    # The question rides the tools/call request's own SSE stream (handshake era, with a session).
+    asked: list[str] = []
+
+    async def approver(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return (
+            types.ElicitResult(action="accept", content={"approve": True})
+            if action == "accept"
+            else (types.ElicitResult(action="decline"))
+        )
+
+    code = (
+        "try:\n    print((await testbox.delete_item(item_id='x-1'))['result'])\nexcept ToolError:\n    print('refused')"
+    )
+    changes = ListChanged()
+    with anyio.fail_after(90):
+        async with (
+            http_gateway(serve_args(servers_file), gateway_env) as (url, _),
+            Client(url, mode="legacy", message_handler=changes, elicitation_callback=approver) as client,
+        ):
+            await ready_description(client, changes)
+            result = await client.call_tool("execute_code", {"code": code})
+            assert result.structured_content is not None, result.content
+            assert result.structured_content["stdout"] == expected, result.structured_content
+    assert len(asked) == 1 and "testbox/delete_item" in asked[0]
