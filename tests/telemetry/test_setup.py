@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceServicer
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -86,3 +94,45 @@ def test_content_capture_is_off_unless_asked() -> None:
     assert (capture.content, capture.max_chars) == (True, 100)
     with pytest.raises(ConfigError, match="PTC_OTEL_CAPTURE_MAX_CHARS"):
         capture_from_env({"PTC_OTEL_CAPTURE_MAX_CHARS": "lots"})
+
+
+def test_console_exporter_writes_spans_to_stderr_never_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    telemetry = setup_telemetry(set_global=False)
+    telemetry.tracer.start_span("probe").end()
+    telemetry.shutdown()
+    captured = capsys.readouterr()
+    assert captured.out == "", "stdout is the MCP channel over stdio"
+    assert '"name": "probe"' in captured.err
+
+
+class _TraceCollector(TraceServiceServicer):
+    """The gRPC side of an OTLP receiver: keeps the span names it is sent."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def Export(self, request: ExportTraceServiceRequest, context: object) -> ExportTraceServiceResponse:
+        self.names += [s.name for r in request.resource_spans for scope in r.scope_spans for s in scope.spans]
+        return ExportTraceServiceResponse()
+
+
+def test_spans_reach_an_otlp_grpc_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    collector = _TraceCollector()
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    trace_grpc.add_TraceServiceServicer_to_server(collector, server)  # pyright: ignore[reportUnknownMemberType]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+        telemetry = setup_telemetry(set_global=False)
+        telemetry.tracer.start_span("over grpc").end()
+        telemetry.shutdown()  # flushes the batch processor
+    finally:
+        server.stop(grace=None)
+    assert collector.names == ["over grpc"]
