@@ -49,6 +49,13 @@ from tests.bedrock.scripted import SCENARIOS, classic_model, ptc_model  # noqa: 
 
 MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 MODES = ("ptc", "classic", "classic-parallel")
+TOKENS_NOTE = (
+    "**Token counts are estimates, not a tokenizer's.** No real model was called: a scripted model "
+    "answered behind the local Bedrock-compatible endpoint of `tests/bedrock`, and that endpoint "
+    "reports usage as 4 characters per token over exactly what the model is sent (system prompt, "
+    "tool definitions, messages) and writes. Both modes are counted the same way, so the ratios "
+    "measure context size; absolute numbers for a real model will differ. Wall times use an instant model."
+)
 Backend = Literal["local-process", "docker"]
 
 
@@ -111,8 +118,8 @@ async def run_all(backend: Backend) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| scenario | mode | turns | tool calls | total input tokens | uncached input | output tokens"
-        " | tool bytes into context | wall s | input vs classic |",
+        "| scenario | mode | turns | tool calls | total input tokens (est.) | uncached input (est.)"
+        " | output tokens (est.) | tool bytes into context | wall s | input vs classic |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     classic = {r["scenario"]: r for r in rows if r["mode"] == "classic"}
@@ -134,7 +141,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             else f"{(ptc / by_mode[m]['total_input_tokens'] - 1) * 100:.1f} % MORE than {m}"
             for m in ("classic", "classic-parallel")
         ]
-        lines.append(f"- {name}: PTC total input tokens {', '.join(parts)}.")
+        lines.append(f"- {name}: PTC total input tokens (estimated) {', '.join(parts)}.")
     return "\n".join(lines)
 
 
@@ -143,18 +150,26 @@ def main() -> None:
     parser.add_argument("--sandbox", choices=("local-process", "docker"), default="local-process")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     rows = anyio.run(run_all, args.sandbox)
+    load_after = os.getloadavg()[0]
     meta = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "sandbox": args.sandbox,
         "model_id": MODEL_ID,
         "python": platform.python_version(),
-        "tokens": "estimated by the local endpoint: 4 characters per token over the request as sent",
+        "load_average_1m": [round(load_before, 2), round(load_after, 2)],
+        "runs_per_cell": 1,
+        "tokens": "ESTIMATED by the local endpoint at 4 characters per token over the request as sent; no real model",
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"ptc_vs_classic_{args.sandbox}"
     (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2) + "\n", encoding="utf-8")
-    md = f"# PTC vs classic ({args.sandbox} sandbox, {meta['date']})\n\n{table(rows)}\n"
+    machine = (
+        f"One run per cell on a shared 2-core machine (1-minute load average {load_before:.1f} before, "
+        f"{load_after:.1f} after): wall times are noisy; token counts are deterministic."
+    )
+    md = f"# PTC vs classic ({args.sandbox} sandbox, {meta['date']})\n\n{TOKENS_NOTE}\n\n{machine}\n\n{table(rows)}\n"
     (args.out / f"{stem}.md").write_text(md, encoding="utf-8")
     print(md)
 
