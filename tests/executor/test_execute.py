@@ -143,6 +143,29 @@ if __name__ == "__main__":
     assert result.stdout == "{'sum': 5}\n"
 
 
+async def test_calls_from_event_loops_in_other_threads(sandbox_backend: BaseSandboxBackend) -> None:
+    # Each loop that calls watches the protocol fd; whichever reads a result hands it to its caller's loop.
+    code = """
+import threading
+sums = []
+def worker(i):
+    async def go():
+        return await asyncio.gather(*(calc.add(a=i, b=k) for k in range(20)))
+    sums.extend(r["sum"] for r in asyncio.run(go()))
+threads = [threading.Thread(target=worker, args=(100 * i,)) for i in range(1, 4)]
+for t in threads:
+    t.start()
+mine = await asyncio.gather(*(calc.add(a=0, b=k) for k in range(20)))
+for t in threads:
+    t.join()
+print(sorted(sums) == sorted(100 * i + k for i in range(1, 4) for k in range(20)), [r["sum"] for r in mine][-1])
+"""
+    result = await run(sandbox_backend, code)
+    assert result.ok, result.error
+    assert result.stdout == "True 19\n"
+    assert result.tool_calls == 80
+
+
 async def test_sys_exit_zero_is_success_nonzero_is_failure(sandbox_backend: BaseSandboxBackend) -> None:
     ok = await run(sandbox_backend, "import sys\nprint('bye')\nsys.exit(0)")
     assert ok.ok and ok.stdout == "bye\n"

@@ -111,6 +111,23 @@ async def test_hardened_container() -> None:
     assert LABEL_HOST in labels
 
 
+async def test_runtime_and_extra_labels_reach_the_container() -> None:
+    # `runtime` is how gVisor (`runsc`) is chosen; runc is the runtime every engine has.
+    settings = docker_settings(pool_size=0, runtime="runc", labels={"team": "ptc-tests"})
+    async with DockerSandboxBackend(settings, LIMITS) as backend:
+        sandbox = await backend.acquire()
+        assert isinstance(sandbox, DockerSandbox)
+        try:
+            api = connect_engine(None)
+            details = await anyio.to_thread.run_sync(api.inspect_container, sandbox.container_id)
+            api.close()
+        finally:
+            await sandbox.aclose()
+    assert details["HostConfig"]["Runtime"] == "runc"
+    assert details["Config"]["Labels"]["team"] == "ptc-tests"
+    assert details["Config"]["Labels"][LABEL_OWNER] == backend.owner
+
+
 async def test_warm_pool_hands_out_started_containers_and_leaves_nothing() -> None:
     async with DockerSandboxBackend(docker_settings(pool_size=2), LIMITS) as backend:
         with anyio.fail_after(60):
