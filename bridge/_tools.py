@@ -292,13 +292,32 @@ class StubIndex:
         except SyntaxError:
             return
         wanted = set(namespaces)
+        # The module's other classes are the TypedDicts the stubs refer to: a tool's text carries
+        # those it uses (transitively), so one stub read alone is complete.
+        types: dict[str, tuple[set[str], str]] = {}
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name not in wanted:
+                fields = [item.annotation for item in node.body if isinstance(item, ast.AnnAssign)]
+                types[node.name] = (_names_in(*fields), ast.get_source_segment(source, node) or "")
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Call)
+            ):
+                # `Name = TypedDict("Name", {"key": type, ...})`: keys that are not identifiers.
+                values = [v for arg in node.value.args if isinstance(arg, ast.Dict) for v in arg.values]
+                types[node.targets[0].id] = (_names_in(*values), ast.get_source_segment(source, node) or "")
+        order = {name: position for position, name in enumerate(types)}
         for node in tree.body:
             if not isinstance(node, ast.ClassDef) or node.name not in wanted:
                 continue
             for item in node.body:
                 if isinstance(item, (ast.AsyncFunctionDef, ast.FunctionDef)):
                     segment = ast.get_source_segment(source, item, padded=True) or ""
-                    text = f"# {node.name}.{item.name}\n{textwrap.dedent(segment)}"
+                    used = sorted(_types_used(item, types), key=order.__getitem__)
+                    parts = [types[name][1] for name in used] + [textwrap.dedent(segment)]
+                    text = f"# {node.name}.{item.name}\n" + "\n\n".join(parts)
                     self.entries.append((node.name, item.name, text))
 
     def text(self, namespace: str, tool: str) -> str | None:
@@ -317,6 +336,33 @@ class StubIndex:
                 scored.append((-score, index))
         scored.sort()
         return [self.entries[index][2] for _, index in scored[:SEARCH_RESULTS_MAX]]
+
+
+def _names_in(*nodes: ast.AST | None) -> set[str]:
+    """Identifiers annotations mention, also inside string (forward-reference) annotations."""
+    names: set[str] = set()
+    for node in nodes:
+        for each in ast.walk(node) if node is not None else ():
+            if isinstance(each, ast.Name):
+                names.add(each.id)
+            elif isinstance(each, ast.Constant) and isinstance(each.value, str):
+                try:
+                    names |= _names_in(ast.parse(each.value, mode="eval"))
+                except SyntaxError:
+                    pass
+    return names
+
+
+def _types_used(function: ast.AsyncFunctionDef | ast.FunctionDef, types: dict[str, tuple[set[str], str]]) -> set[str]:
+    """The module's TypedDicts `function`'s signature refers to, and those they refer to in turn."""
+    arguments = [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]
+    pending = _names_in(*(arg.annotation for arg in arguments), function.returns) & types.keys()
+    found: set[str] = set()
+    while pending:
+        name = pending.pop()
+        found.add(name)
+        pending |= (types[name][0] & types.keys()) - found
+    return found
 
 
 def make_search_tools(index: StubIndex) -> Callable[[str], list[str]]:
