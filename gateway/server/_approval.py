@@ -15,6 +15,7 @@ from typing import Any, Final
 import anyio
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
 
 from gateway.tools import JsonValue, ToolRef, ToolSpec
 
@@ -85,6 +86,13 @@ class ElicitationApprover:
                 return False
             except MCPError as e:  # includes NoBackChannelError
                 logger.warning("could not ask for approval of %s (%s); refused", ref, e)
+                return False
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                logger.warning("the client went away while asked about %s; refused", ref)
+                return False
+            except ValidationError as e:
+                # A malformed answer is no approval; it must not fail the execution either.
+                logger.warning("unreadable approval answer for %s (%s); refused", ref, e.errors()[:1])
                 return False
             if result.action != "accept":
                 return False

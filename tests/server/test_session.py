@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
+from anyio.abc import ByteReceiveStream
 from mcp import Client, StdioServerParameters
 from mcp.client.context import ClientRequestContext
 
@@ -316,3 +317,57 @@ async def test_require_approval_asks_and_deny_refuses_without_asking(
             denied = await _run(client, DELETE_CODE)
             assert denied["stdout"] == DENIED * 2, denied
             assert len(approver.messages) == 1  # a denied call never asks
+
+
+async def _next_message(stdout: ByteReceiveStream, buffer: bytearray) -> dict[str, Any]:
+    while b"\n" not in buffer:
+        buffer.extend(await stdout.receive())
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return json.loads(line)
+
+
+@pytest.mark.anyio
+async def test_malformed_approval_answer_is_a_refusal(servers_file: Path, gateway_env: dict[str, str]) -> None:
+    # A raw client answers the elicitation with an action the protocol does not have.
+    initialize: dict[str, Any] = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {"elicitation": {}},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    code = "try:\n    await testbox.delete_item(item_id='x')\nexcept ToolError as e:\n    print('refused:', e)"
+    arguments = {"name": "execute_code", "arguments": {"code": code}}
+    call: dict[str, Any] = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": arguments}
+    with anyio.fail_after(60):
+        async with await anyio.open_process(serve_args(servers_file), env=gateway_env) as process:
+            assert process.stdin is not None and process.stdout is not None
+            buffer = bytearray()
+
+            async def send(message: dict[str, Any]) -> None:
+                assert process.stdin is not None
+                await process.stdin.send(json.dumps(message).encode() + b"\n")
+
+            await send(initialize)
+            while (await _next_message(process.stdout, buffer)).get("id") != 1:
+                pass
+            await send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            while True:  # the fleet may still be starting: call until testbox answers at all
+                await send(call)
+                message = await _next_message(process.stdout, buffer)
+                while message.get("id") != 2 and message.get("method") != "elicitation/create":
+                    message = await _next_message(process.stdout, buffer)
+                if message.get("method") == "elicitation/create":
+                    break
+                await anyio.sleep(0.2)
+            await send({"jsonrpc": "2.0", "id": message["id"], "result": {"action": "maybe"}})
+            while message.get("id") != 2:
+                message = await _next_message(process.stdout, buffer)
+            await process.stdin.aclose()
+    stdout = message["result"]["structuredContent"]["stdout"]
+    assert stdout.startswith("refused: "), message
+    assert "declined" in stdout
