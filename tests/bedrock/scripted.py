@@ -29,7 +29,8 @@ __all__ = [
 
 # A server's namespace is a plain class (records are `class X(TypedDict):`), whatever its docstring says.
 _NAMESPACE = re.compile(r"^class (\w+):$", re.MULTILINE)
-_TOOL = re.compile(r"^    async def (\w+)\((.*?)\) -> (.+?):$", re.MULTILINE)
+# Parameters may wrap over several lines when a signature is long.
+_TOOL = re.compile(r"^    async def (\w+)\((.*?)\) -> ([^\n]+?):$", re.MULTILINE | re.DOTALL)
 _TYPED_DICT = re.compile(r"^class (\w+)\(TypedDict\):\n(?:    \"\"\".*?\"\"\"\n)?((?:    \w+: .*\n)+)", re.MULTILINE)
 _FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 

@@ -47,7 +47,12 @@ async def test_programs_follow_the_namespaces_in_the_prompt(bedrock: Serve, open
 async def test_a_call_the_prompt_does_not_show_is_refused(open_demo_gateway: OpenGateway) -> None:
     async with open_demo_gateway() as gateway:
         prompt = (await gateway.view()).prompt.text
-    assert "get_team_members" in TRAVEL.program(Stubs.read(prompt), False)
+    program = TRAVEL.program(Stubs.read(prompt), False)
+    assert "get_team_members" in program
+    # A long signature wrapped over several lines reads the same.
+    wrapped = prompt.replace("get_expenses(employee_id: str, ", "get_expenses(\n        employee_id: str,\n        ")
+    assert wrapped != prompt
+    assert TRAVEL.program(Stubs.read(wrapped), False) == program
 
     renamed_param = prompt.replace("get_team_members(department: str)", "get_team_members(team: str)")
     with pytest.raises(StubMismatchError, match=r"no parameter \['department'\]"):
