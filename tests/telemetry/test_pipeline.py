@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -18,12 +19,15 @@ from gateway.catalog import build_catalog
 from gateway.config import ExecutionLimits, StdioServerConfig
 from gateway.executor import Executor
 from gateway.sandbox import LocalProcessBackend
+from gateway.sandbox._docker import DockerSandboxBackend
 from gateway.stubs import job_namespaces, render_module
 from gateway.telemetry import TracedSandboxBackend, TracedToolSource, trace_execution, transports_for
+from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolRef, ToolResult, ToolSpec
 from gateway.upstream import connect_fleet
 from tests._support import require
+from tests.sandbox._docker import docker_settings
 from tests.telemetry.conftest import ROOT, SDK_SERVER, TIME_SERVER, Recorded
-from tests.telemetry.test_trace_tree import span_id, trace_id
+from tests.telemetry.test_trace_tree import points, span_id, trace_id
 
 CODE = """\
 import asyncio
@@ -86,3 +90,40 @@ async def test_executor_and_fleet_produce_one_trace(recorded: Recorded, tmp_path
     joined = [s for s in upstream if s["trace_id"] == f"{trace_id(root):032x}"]
     assert sorted(s["name"] for s in joined) == ["tools/call discontinued", "tools/call lookup", "tools/call lookup"]
     assert all(calls[s["parent_id"]].name == s["name"] for s in joined)
+
+
+@pytest.mark.anyio
+@pytest.mark.docker
+async def test_docker_warm_start_and_pool_size(recorded: Recorded) -> None:
+    """The real Docker backend behind `TracedSandboxBackend`: a pooled container is a `warm` start."""
+    limits = ExecutionLimits()
+    telemetry = recorded.telemetry
+    inner = DockerSandboxBackend(docker_settings(pool_size=1), limits)
+    with anyio.fail_after(100):
+        async with TracedSandboxBackend(inner, telemetry) as backend:  # starts (and closes) the inner backend
+            while inner.pool_ready < 1:  # noqa: ASYNC110 - the pool has no public "ready" event
+                await anyio.sleep(0.05)
+            (gauge,) = points(recorded.metrics.get_metrics_data(), "ptc.sandbox.pool.size")
+            assert (gauge.value, dict(gauge.attributes)) == (1, {"ptc.sandbox.backend": "docker"})
+            executor = Executor(backend=backend, source=TracedToolSource(EmptySource(), telemetry), limits=limits)
+            with trace_execution(telemetry, code="print(6 * 7)") as execution:
+                result = await executor.execute("print(6 * 7)", catalog=build_catalog([]), stubs="", namespaces=[])
+                execution.finish(result)
+    assert result.error is None and result.stdout.strip() == "42"
+    (acquire,) = [s for s in recorded.spans.get_finished_spans() if s.name == "sandbox.acquire"]
+    attributes = dict(acquire.attributes or {})
+    assert (attributes["ptc.sandbox.backend"], attributes["ptc.sandbox.start"]) == ("docker", "warm")
+    (start,) = points(recorded.metrics.get_metrics_data(), "ptc.sandbox.start.duration")
+    assert dict(start.attributes) == {"ptc.sandbox.backend": "docker", "ptc.sandbox.start": "warm"}
+
+
+class EmptySource(BaseToolSource):
+    """No upstream at all: the program calls no tools."""
+
+    async def list_tools(self) -> Sequence[ToolSpec]:
+        return []
+
+    async def call_tool(
+        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
+    ) -> ToolResult:
+        raise AssertionError(f"unexpected call to {ref}")
