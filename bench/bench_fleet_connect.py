@@ -1,17 +1,20 @@
 """Fleet connect+list time for the five real test servers, concurrently (prints JSON).
 
-    .venv/bin/python bench/bench_fleet_connect.py [--runs 3]
+    .venv/bin/python bench/bench_fleet_connect.py [--runs 5] [--out bench/results]
 
 Needs `scripts/install-test-servers`. For each run: the time `connect_fleet` takes to return (it
 must not wait for servers), the time until every server had its first attempt (`wait_ready`),
 and when each server became ready. For comparison it also connects each server alone once: the
-sum of those is what a sequential connect would cost.
+sum of those is what a sequential connect would cost. Writes `fleet_connect.json` and
+`fleet_connect.md` into `--out` (the machine's load average is recorded: it is shared).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -19,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 import anyio
 
@@ -86,33 +90,74 @@ async def connect_once(servers: Mapping[str, StdioServerConfig]) -> dict[str, ob
     }
 
 
-async def main(runs: int) -> None:
+def _ready_s(run: Mapping[str, object], server: str) -> float:
+    ready = run["per_server_ready_s"]
+    assert isinstance(ready, dict)
+    return float(str(cast("dict[str, float]", ready)[server]))
+
+
+async def measure(runs: int) -> tuple[str, str]:
+    """The JSON and the markdown of `runs` concurrent connects (after a warm-up) and one alone each."""
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         servers = five_servers(Path(tmp))
+        await connect_once(servers)  # warm-up (page cache, node's compile cache): not counted
         concurrent = [await connect_once(servers) for _ in range(runs)]
         alone = {name: (await connect_once({name: config}))["all_ready_s"] for name, config in servers.items()}
     totals = [float(str(run["all_ready_s"])) for run in concurrent]
+    returned = [float(str(run["connect_fleet_returned_s"])) for run in concurrent]
     sequential = sum(float(str(value)) for value in alone.values())
-    print(
-        json.dumps(
-            {
-                "servers": sorted(servers),
-                "runs": runs,
-                "concurrent_all_ready_s_median": round(statistics.median(totals), 3),
-                "concurrent_all_ready_s_runs": totals,
-                "sequential_estimate_s": round(sequential, 3),
-                "alone_ready_s": alone,
-                "detail": concurrent,
-            },
-            indent=2,
-        )
-    )
+    result: dict[str, object] = {
+        "servers": sorted(servers),
+        "runs": runs,
+        "concurrent_all_ready_s_median": round(statistics.median(totals), 3),
+        "concurrent_all_ready_s_runs": totals,
+        "connect_fleet_returned_s_median": round(statistics.median(returned), 4),
+        "sequential_estimate_s": round(sequential, 3),
+        "alone_ready_s": alone,
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "python": platform.python_version(),
+        "detail": concurrent,
+    }
+    text = json.dumps(result, indent=2)
+    per_server = {name: [_ready_s(run, name) for run in concurrent] for name in alone}
+    lines = [
+        "# Fleet connect + list: the five real servers, concurrently",
+        "",
+        f"`.venv/bin/python bench/bench_fleet_connect.py --runs {runs}`: stdio servers mcp-server-time,",
+        "mcp-server-git (on a temporary repo), server-everything, server-memory, server-filesystem; one",
+        "warm-up round not counted. Time from `connect_fleet` to every server connected and listed",
+        f"(`wait_ready`). Shared machine: {os.cpu_count()} CPUs, 1-minute load average"
+        f" {load_before[0]:.2f} before and {os.getloadavg()[0]:.2f} after.",
+        "",
+        "| measurement | seconds |",
+        "|---|--:|",
+        f"| all five connected + listed, concurrent (median of {runs}) | {statistics.median(totals):.2f} |",
+        f"| runs | {', '.join(f'{t:.2f}' for t in totals)} |",
+        f"| `connect_fleet` returns (median; it never waits for servers) | {statistics.median(returned):.4f} |",
+        f"| sum of each server connected alone (sequential estimate) | {sequential:.2f} |",
+        "",
+        "| server | alone | ready within the concurrent runs (median) |",
+        "|---|--:|--:|",
+        *(
+            f"| {name} | {float(str(alone[name])):.2f} | {statistics.median(values):.2f} |"
+            for name, values in sorted(per_server.items())
+        ),
+        "",
+    ]
+    return text, "\n".join(lines)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()
     if missing := installed():
         raise SystemExit(f"missing test servers {missing}: run scripts/install-test-servers")
-    anyio.run(main, args.runs)
+    json_text, markdown = anyio.run(measure, args.runs)
+    print(json_text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "fleet_connect.json").write_text(json_text + "\n", encoding="utf-8")
+    (args.out / "fleet_connect.md").write_text(markdown, encoding="utf-8")
