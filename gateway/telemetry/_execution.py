@@ -5,16 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from contextlib import contextmanager
+from typing import Literal, TypeAlias
 
 from opentelemetry.trace import Span, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from gateway.errors import SandboxUnavailableError
-from gateway.executor import ExecutionResult
+from gateway.executor import ExecutionResult, FailureKind
 from gateway.telemetry import _names as n
 from gateway.telemetry._telemetry import Telemetry
 
-__all__ = ["ExecutionSpan", "trace_execution"]
+__all__ = ["ExecutionOutcome", "ExecutionSpan", "trace_execution"]
+
+ExecutionOutcome: TypeAlias = Literal["ok", "unavailable", "cancelled", "error"] | FailureKind
+"""`ptc.execution.outcome`: `ok`, the result's failure kind, or why `execute` itself raised."""
 
 
 class ExecutionSpan:
@@ -59,7 +63,7 @@ def trace_execution(telemetry: Telemetry, *, code: str) -> Generator[ExecutionSp
         n.SPAN_EXECUTE_CODE, attributes=attributes, record_exception=False, set_status_on_exception=False
     ) as span:
         execution = ExecutionSpan(span)
-        outcome = "error"
+        outcome: ExecutionOutcome = "error"
         try:
             yield execution
         except Exception as e:  # recorded and re-raised unchanged
@@ -85,7 +89,7 @@ def trace_execution(telemetry: Telemetry, *, code: str) -> Generator[ExecutionSp
             telemetry.execution_duration.record(time.perf_counter() - started, metric_attributes)
 
 
-def _record_result(span: Span, result: ExecutionResult) -> str:
+def _record_result(span: Span, result: ExecutionResult) -> ExecutionOutcome:
     span.set_attribute(n.PTC_EXECUTION_TOOL_CALLS, result.tool_calls)
     if result.error is None:
         return "ok"
