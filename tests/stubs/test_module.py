@@ -9,7 +9,7 @@ import pytest
 
 from gateway.catalog import Catalog, build_catalog
 from gateway.stubs import MODULE_HEADER, render_module, render_stubs
-from gateway.tools import ToolSpec
+from gateway.tools import ToolAnnotations, ToolSpec
 from tests.stubs._corpus import SCHEMAS, edge_specs, load_file, real_catalog, real_specs
 from tests.stubs._golden import check_golden
 
@@ -147,9 +147,42 @@ def test_return_type_from_output_schema_and_annotations_shown() -> None:
         {"type": "object"},
         output={"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
         description="Count things.",
+        annotations=ToolAnnotations(read_only=True),
     )
     assert "class TResult(TypedDict):\n    n: int" in body
     assert "async def t() -> TResult:" in body
+    assert '"""Count things. [read-only]"""' in body
+    destructive = _one({"type": "object"}, description="Drop it.", annotations=ToolAnnotations(destructive=True))
+    assert '"""Drop it. [destructive]"""' in destructive
+
+
+def test_maps_tuples_unions_and_mixed_enums() -> None:
+    body = _one(
+        {
+            "type": "object",
+            "properties": {
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "pair": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}]},
+                "either": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "number"}}]},
+                "mixed": {"enum": ["a", 1, None, True]},
+            },
+            "required": ["labels", "pair", "either", "mixed"],
+        }
+    )
+    assert "labels: dict[str, str]" in body
+    assert "pair: tuple[str, int]" in body
+    assert "either: str | list[float]" in body
+    assert 'mixed: Literal["a", 1, True] | None' in body
+
+
+def test_identical_nested_objects_share_one_typed_dict() -> None:
+    point = {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}
+    specs = [
+        ToolSpec(server="s", name=name, input_schema={"type": "object", "properties": {"p": point}, "required": ["p"]})
+        for name in ("a", "b")
+    ]
+    body = render_stubs(build_catalog(specs)).body
+    assert body.count("(TypedDict):") == 1
 
 
 def test_unexpressible_schema_degrades_to_any_with_fragment_in_docstring() -> None:
