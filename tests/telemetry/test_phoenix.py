@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -69,28 +69,38 @@ async def running_phoenix(workdir: Path) -> AsyncGenerator[str]:
         "PHOENIX_WORKING_DIR": str(workdir),
         "PHOENIX_TELEMETRY_ENABLED": "false",
     }
-    log = (workdir / "phoenix.log").open("wb")
-    process: Process = await anyio.open_process([str(PHOENIX), "serve"], env=env, stdout=log, stderr=log)
+    log_path = workdir / "phoenix.log"
+
+    def log_tail() -> str:
+        return log_path.read_text(errors="replace")[-2000:]
+
     url = f"http://127.0.0.1:{port}"
-    try:
-        with anyio.fail_after(STARTUP_S):
-            while True:
-                if process.returncode is not None:
-                    pytest.fail(f"phoenix exited: {(workdir / 'phoenix.log').read_text(errors='replace')[-2000:]}")
-                status, _ = await anyio.to_thread.run_sync(http_get, f"{url}/healthz")
-                if status == 200:
-                    break
-                await anyio.sleep(POLL_S)
-        yield url
-    finally:
-        with anyio.CancelScope(shield=True):
-            process.terminate()
-            with anyio.move_on_after(10):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            log.close()
+    with log_path.open("wb") as log:
+        process: Process = await anyio.open_process([str(PHOENIX), "serve"], env=env, stdout=log, stderr=log)
+        try:
+            try:
+                with anyio.fail_after(STARTUP_S):
+                    while True:
+                        if process.returncode is not None:
+                            pytest.fail(f"phoenix exited ({process.returncode}): {log_tail()}")
+                        status, _ = await anyio.to_thread.run_sync(http_get, f"{url}/healthz")
+                        if status == 200:
+                            break
+                        await anyio.sleep(POLL_S)
+            except TimeoutError:
+                pytest.fail(f"phoenix not ready after {STARTUP_S:g} s: {log_tail()}")
+            yield url
+        finally:
+            # Always: terminate, give it 10 s, then kill (shielded, so a cancelled test still cleans up).
+            with anyio.CancelScope(shield=True):
+                if process.returncode is None:
+                    with suppress(ProcessLookupError):  # it may exit between the check and the signal
+                        process.terminate()
+                    with anyio.move_on_after(10):
+                        await process.wait()
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
 
 
 async def read_trace(url: str, trace_id: str, expected: int) -> list[dict[str, Any]]:
