@@ -63,7 +63,14 @@ async def until_started(backend: DockerSandboxBackend) -> float:
     sandbox = await backend.acquire()
     try:
         nonce = new_nonce()
-        job = {"type": "job", "code": "pass", "stubs": "", "namespaces": [], "limits": {}, "helpers": False}
+        job: dict[str, Any] = {
+            "type": "job",
+            "code": "pass",
+            "stubs": "",
+            "namespaces": [],
+            "limits": {},
+            "helpers": False,
+        }
         await sandbox.send(encode_frame(nonce, job))
         decoder = FrameDecoder(nonce=nonce)
         while True:
@@ -333,6 +340,12 @@ def render_markdown(data: dict[str, Any]) -> str:
         "- The attach socket itself costs about 0.1-0.2 ms per round trip. The rest of the gap between the Docker",
         "  and the local-process rows is scheduling: every frame also wakes dockerd and containerd-shim, which",
         "  hurts most when the CPUs are oversubscribed. The local-process row is the runner + executor cost.",
+        "- Per call, a direct SDK call wakes two processes (the client, the server); a bridged call wakes the",
+        "  runner, containerd-shim and dockerd (twice each: call and result), the gateway (twice) and the server.",
+        "  On an idle machine each wake-up is a few microseconds; on an oversubscribed one each can wait for a",
+        "  CPU, which is why the ratio grows with the load average.",
+        "- The fan-out reference row makes the same 1 + 100 calls directly with the MCP SDK: the Python SDK",
+        "  server's own per-request cost, which every bridged row pays as well.",
         "- The default `max_concurrent_calls` is 100 so that a gather of 100 calls runs in one wave; the row",
         "  with 32 shows the waves a lower cap costs.",
         "",

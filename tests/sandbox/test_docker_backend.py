@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from typing import Any
 
 import anyio
@@ -183,6 +184,8 @@ async def test_closing_the_backend_removes_everything_it_owns() -> None:
 
 async def test_orphans_of_dead_gateways_are_reaped() -> None:
     settings = docker_settings(pool_size=0)
+    # Owner names unique to this run: another test run on the same engine must not see (or reap) ours.
+    dead_owner, live_owner = f"dead-gateway-{uuid.uuid4().hex}", f"live-gateway-{uuid.uuid4().hex}"
     dead = await anyio.run_process([sys.executable, "-c", "import os; print(os.getpid())"])
     dead_pid = dead.stdout.decode().strip()
     async with DockerSandboxBackend(settings, LIMITS) as creator:
@@ -191,12 +194,12 @@ async def test_orphans_of_dead_gateways_are_reaped() -> None:
         api = connect_engine(None)
         # Forge the orphan: same labels as a container of a gateway (pid `dead_pid`) that has exited.
         details = await anyio.to_thread.run_sync(api.inspect_container, orphan.container_id)
-        labels = {**details["Config"]["Labels"], LABEL_OWNER: "dead-gateway", LABEL_PID: dead_pid}
+        labels = {**details["Config"]["Labels"], LABEL_OWNER: dead_owner, LABEL_PID: dead_pid}
         created = await anyio.to_thread.run_sync(
             lambda: api.create_container(settings.image, command=["true"], labels=labels)
         )
         await orphan.aclose()
-        alive_labels = {**labels, LABEL_OWNER: "live-gateway", LABEL_PID: str(os.getpid())}
+        alive_labels = {**labels, LABEL_OWNER: live_owner, LABEL_PID: str(os.getpid())}
         alive = await anyio.to_thread.run_sync(
             lambda: api.create_container(settings.image, command=["true"], labels=alive_labels)
         )
@@ -204,11 +207,11 @@ async def test_orphans_of_dead_gateways_are_reaped() -> None:
             async with DockerSandboxBackend(settings, LIMITS):
                 pass  # entering reaps
             remaining = await anyio.to_thread.run_sync(
-                lambda: api.containers(all=True, filters={"label": f"{LABEL_OWNER}=dead-gateway"})
+                lambda: api.containers(all=True, filters={"label": f"{LABEL_OWNER}={dead_owner}"})
             )
             assert remaining == []
             kept = await anyio.to_thread.run_sync(
-                lambda: api.containers(all=True, filters={"label": f"{LABEL_OWNER}=live-gateway"})
+                lambda: api.containers(all=True, filters={"label": f"{LABEL_OWNER}={live_owner}"})
             )
             assert [c["Id"] for c in kept] == [alive["Id"]]
         finally:
