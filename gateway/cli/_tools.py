@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
 from typing import Any, Literal
+
+import anyio
 
 from gateway.catalog import Catalog, build_catalog
 from gateway.cli._common import add_fleet_options
@@ -69,7 +72,10 @@ def render_catalog(catalog: Catalog, settings: GatewaySettings, output: Format) 
 
 
 async def _tools(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    # Reading the files is blocking I/O: off the event loop, like every other blocking call.
+    settings = await anyio.to_thread.run_sync(
+        functools.partial(load_settings, config_file=args.config, servers_file=args.servers)
+    )
     servers = settings.resolved_servers()
     failed: list[str] = []
     async with connect_fleet(servers) as fleet:
