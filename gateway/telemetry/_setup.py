@@ -13,19 +13,15 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    ConsoleMetricExporter,
-    MetricExporter,
-    MetricReader,
-    PeriodicExportingMetricReader,
-)
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+if TYPE_CHECKING:  # the SDK is imported only when telemetry is on (it costs ~0.1 s at start-up)
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 from gateway.errors import ConfigError
 from gateway.telemetry._telemetry import CAPTURE_MAX_CHARS, CaptureSettings, Telemetry
@@ -78,6 +74,8 @@ def _span_exporter(name: str, env: Mapping[str, str]) -> SpanExporter:
     match name:
         case "console":
             # stderr, never stdout: over stdio, stdout is the MCP protocol channel.
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
             return ConsoleSpanExporter(out=sys.stderr)
         case "otlp" if _protocol("traces", env) == "grpc":
             try:
@@ -100,6 +98,8 @@ def _span_exporter(name: str, env: Mapping[str, str]) -> SpanExporter:
 def _metric_exporter(name: str, env: Mapping[str, str]) -> MetricExporter:
     match name:
         case "console":
+            from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
             return ConsoleMetricExporter(out=sys.stderr)
         case "otlp" if _protocol("metrics", env) == "grpc":
             try:
@@ -120,6 +120,8 @@ def _metric_exporter(name: str, env: Mapping[str, str]) -> MetricExporter:
 
 
 def _resource(service_name: str) -> Resource:
+    from opentelemetry.sdk.resources import Resource
+
     resource = Resource.create()
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": service_name}))
@@ -168,16 +170,21 @@ def setup_telemetry(
     if _truthy(env.get("OTEL_SDK_DISABLED")):
         return Telemetry(capture=capture)
 
-    processors: list[SpanProcessor] = [
-        BatchSpanProcessor(_span_exporter(name, env)) for name in _exporter_names("traces", env)
-    ]
+    trace_exporters, metric_exporters = _exporter_names("traces", env), _exporter_names("metrics", env)
+    if not (trace_exporters or metric_exporters or span_processors or metric_readers):
+        return Telemetry(capture=capture)  # before any SDK import: disabled costs nothing at start-up
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    processors: list[SpanProcessor] = [BatchSpanProcessor(_span_exporter(name, env)) for name in trace_exporters]
     processors.extend(span_processors)
     readers: list[MetricReader] = [
-        PeriodicExportingMetricReader(_metric_exporter(name, env)) for name in _exporter_names("metrics", env)
+        PeriodicExportingMetricReader(_metric_exporter(name, env)) for name in metric_exporters
     ]
     readers.extend(metric_readers)
-    if not processors and not readers:
-        return Telemetry(capture=capture)
 
     resource = _resource(service_name)
     shutdowns: list[Callable[[], object]] = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -136,3 +138,16 @@ def test_spans_reach_an_otlp_grpc_receiver(monkeypatch: pytest.MonkeyPatch) -> N
     finally:
         server.stop(grace=None)
     assert collector.names == ["over grpc"]
+
+
+def test_disabled_telemetry_never_imports_the_sdk() -> None:
+    """Start-up cost when off: the gateway imports only the light OpenTelemetry API."""
+    probe = (
+        "import sys; import gateway.app, gateway.server, gateway.cli; from gateway.telemetry import setup_telemetry; "
+        "assert not setup_telemetry().enabled; "
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
