@@ -244,7 +244,7 @@ async def _run(out: TextIO, *command: str) -> None:
         raise SandboxUnavailableError(f"{command[0]} failed (exit {process.returncode}): " + "\n".join(tail))
 
 
-def _context(options: ImageBuildOptions) -> io.BytesIO:
+def build_context(options: ImageBuildOptions) -> io.BytesIO:
     dockerfile = options.dockerfile_dir / "Dockerfile"
     if not dockerfile.is_file():
         raise SandboxUnavailableError(f"no Dockerfile at {dockerfile}")
@@ -276,7 +276,7 @@ def _build_sync(api: EngineApi, options: ImageBuildOptions, base: str, out: Text
     image_id: str | None = None
     with engine_errors(f"building {options.tag}"):
         for chunk in api.build(
-            fileobj=_context(options),
+            fileobj=build_context(options),
             custom_context=True,
             tag=options.tag,
             buildargs={

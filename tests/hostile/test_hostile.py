@@ -60,8 +60,8 @@ async def run_hostile(hostile: Hostile, code: str, **limits: Any) -> ExecutionRe
     executor = Executor(
         backend=backend,
         source=gateway.source,
-        limits=ExecutionLimits(
-            **{"execution_timeout_s": 5.0, "max_tool_calls": 100, "max_output_bytes": 64 * 1024, **limits}
+        limits=ExecutionLimits.model_validate(
+            {"execution_timeout_s": 5.0, "max_tool_calls": 100, "max_output_bytes": 64 * 1024, **limits}
         ),
     )
     with anyio.fail_after(60):

@@ -29,7 +29,7 @@ LIMITS = ExecutionLimits()
 async def run_job(sandbox: BaseSandbox, code: str) -> dict[str, Any]:
     """Send a job with no tools and collect its output and `done` frame."""
     nonce = new_nonce()
-    job = {"type": "job", "code": code, "stubs": "", "namespaces": [], "limits": {}, "helpers": False}
+    job: dict[str, Any] = {"type": "job", "code": code, "stubs": "", "namespaces": [], "limits": {}, "helpers": False}
     await sandbox.send(encode_frame(nonce, job))
     decoder = FrameDecoder(nonce=nonce)
     stdout: list[str] = []
@@ -163,7 +163,14 @@ async def test_cancellation_kills_and_removes() -> None:
     async with DockerSandboxBackend(docker_settings(pool_size=0), LIMITS) as backend:
         sandbox = await backend.acquire()
         nonce = new_nonce()
-        job = {"type": "job", "code": "while True: pass", "stubs": "", "namespaces": [], "limits": {}, "helpers": False}
+        job: dict[str, Any] = {
+            "type": "job",
+            "code": "while True: pass",
+            "stubs": "",
+            "namespaces": [],
+            "limits": {},
+            "helpers": False,
+        }
         with anyio.move_on_after(0.5):
             try:
                 await sandbox.send(encode_frame(nonce, job))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sandbox._image import ImageBuildOptions, _context, find_debian_mirror, image_status
+from gateway.sandbox._image import ImageBuildOptions, build_context, find_debian_mirror, image_status
 from gateway.sandbox._runtime import bridge_digest, bridge_sources, injection_payload, runner_command
 from tests.sandbox._docker import TEST_IMAGE, docker_settings
 
@@ -44,7 +44,7 @@ def test_mirror_from_deb822_sources(tmp_path: Path) -> None:
 
 
 def test_build_context_holds_dockerfile_requirements_and_bridge() -> None:
-    with tarfile.open(fileobj=_context(ImageBuildOptions()), mode="r") as tar:
+    with tarfile.open(fileobj=build_context(ImageBuildOptions()), mode="r") as tar:
         names = set(tar.getnames())
         runner = tar.extractfile("bridge/runner.py")
         assert runner is not None
