@@ -101,12 +101,13 @@ def test_shipped_five_server_example_prints_every_tool_identically_twice(
     scope: dict[str, Any] = {}
     exec(compile(first, "stubs.py", "exec"), scope)
     expected = real_catalog()
-    rendered = {
-        (namespace.python_name, name)
-        for namespace in expected.namespaces
-        for name, member in vars(scope[namespace.python_name]).items()
-        if isinstance(member, staticmethod)
-    }
+    rendered: set[tuple[str, str]] = set()
+    for namespace in expected.namespaces:
+        stub_class: type = scope[namespace.python_name]
+        members: dict[str, object] = dict(vars(stub_class))
+        rendered |= {
+            (namespace.python_name, name) for name, member in members.items() if isinstance(member, staticmethod)
+        }
     assert rendered == {(tool.namespace, tool.python_name) for tool in expected.tools}
     assert len(rendered) == 50
     code, second, err = _run(capsys, *argv)

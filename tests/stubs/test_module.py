@@ -9,7 +9,7 @@ import pytest
 
 from gateway.catalog import Catalog, build_catalog
 from gateway.stubs import MODULE_HEADER, render_module, render_stubs
-from gateway.tools import ToolAnnotations, ToolSpec
+from gateway.tools import JsonObject, ToolAnnotations, ToolSpec
 from tests.stubs._corpus import SCHEMAS, edge_specs, load_file, real_catalog, real_specs
 from tests.stubs._golden import check_golden
 
@@ -176,7 +176,7 @@ def test_maps_tuples_unions_and_mixed_enums() -> None:
 
 
 def test_identical_nested_objects_share_one_typed_dict() -> None:
-    point = {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}
+    point: JsonObject = {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}
     specs = [
         ToolSpec(server="s", name=name, input_schema={"type": "object", "properties": {"p": point}, "required": ["p"]})
         for name in ("a", "b")
