@@ -308,7 +308,7 @@ class FrameDecoder:
 def _parse_body(body: bytes) -> dict[str, Any]:
     try:
         message = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: nested too deep
         raise FrameError(f"frame body is not valid JSON: {e}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):  # pyright: ignore[reportUnknownMemberType]
         raise FrameError("frame body is not an object with a string 'type'")

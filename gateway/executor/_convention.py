@@ -21,6 +21,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""One stateless decoder (`json.loads` with options builds a new one per call)."""
+_JSON_STARTS = frozenset('{["-0123456789tfn')
+"""The characters a JSON text can start with: other text is plain text without a parse attempt."""
+
+
+def _parse_json(text: str) -> tuple[bool, Any]:
+    """(True, value) when `text` is a JSON text (NaN and Infinity are not), else (False, None)."""
+    start = text.lstrip(" \t\n\r")[:1]
+    if start not in _JSON_STARTS:
+        return False, None
+    try:
+        return True, _DECODER.decode(text)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the interpreter can parse
+        return False, None
+
+
 def result_frame(
     nonce: str, call_id: int, result: ToolResult | str, tool: CatalogTool, max_result_bytes: int
 ) -> tuple[bytes, bool]:
@@ -35,18 +52,17 @@ def result_frame(
         message = {"type": "result", "id": call_id, "ok": True, "kind": "json", "value": result.structured}
     elif len(result.content) == 1 and isinstance(result.content[0], TextContent):
         text = result.content[0].text
-        try:
-            value: Any = json.loads(text, parse_constant=_reject_constant)
-        except ValueError:
-            message = {"type": "result", "id": call_id, "ok": True, "kind": "text", "value": text}
-        else:
+        is_json, value = _parse_json(text)
+        if is_json:
             message = {"type": "result", "id": call_id, "ok": True, "kind": "json", "value": value}
+        else:
+            message = {"type": "result", "id": call_id, "ok": True, "kind": "text", "value": text}
     else:
         blocks = [content_block(block) for block in result.content]
         message = {"type": "result", "id": call_id, "ok": True, "kind": "content", "value": blocks}
     try:
         data = encode_frame(nonce, message)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         return encode_frame(nonce, error_message(call_id, f"{tool.id}: the result is not valid JSON ({e})")), False
     if len(data) > max_result_bytes:
         text = (

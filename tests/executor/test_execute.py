@@ -166,6 +166,18 @@ print(sorted(sums) == sorted(100 * i + k for i in range(1, 4) for k in range(20)
     assert result.tool_calls == 80
 
 
+async def test_text_results_that_look_like_json(sandbox_backend: BaseSandboxBackend) -> None:
+    # JSON text becomes a value; other text (also JSON nested deeper than Python parses) stays a str.
+    code = """
+for text in ('{"a": [1, 2]}', ' 7 ', 'NaN', 'Echo: hi', '', '[' * 100_000 + ']' * 100_000):
+    value = await calc.echo(text=text)
+    print(type(value).__name__, len(value) if isinstance(value, str) else value)
+"""
+    result = await run(sandbox_backend, code)
+    assert result.ok, result.error
+    assert result.stdout.splitlines() == ["dict {'a': [1, 2]}", "int 7", "str 3", "str 8", "str 0", "str 200000"]
+
+
 async def test_sys_exit_zero_is_success_nonzero_is_failure(sandbox_backend: BaseSandboxBackend) -> None:
     ok = await run(sandbox_backend, "import sys\nprint('bye')\nsys.exit(0)")
     assert ok.ok and ok.stdout == "bye\n"
