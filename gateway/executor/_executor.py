@@ -217,12 +217,15 @@ class Executor:
         run.in_flight.discard(frame.id)
         run.completed += 1
         run.result_bytes += len(data)
-        await _send(run, sandbox, data)
+        # The hook runs before the result goes back: once the runner has its last result it may
+        # finish at once, and the end of the execution cancels calls still in flight, which would
+        # cut a hook still reporting (a lost final progress notification).
         if hooks.on_tool_call_done is not None:
             try:
                 await hooks.on_tool_call_done(tool.ref, ok, run.completed)
             except Exception:  # a caller's progress hook must never break the execution
                 logger.exception("on_tool_call_done hook failed")
+        await _send(run, sandbox, data)
 
     async def _invoke(self, run: Run, tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> ToolResult | str:
         """The tool's result, or the message of the `ToolError` the code will see.

@@ -360,6 +360,21 @@ async def test_hooks_see_every_call(sandbox_backend: BaseSandboxBackend) -> None
     assert seen == [("calc/add", True, 1), ("calc/fail", False, 2)]
 
 
+async def test_a_slow_hook_on_the_last_call_still_completes(sandbox_backend: BaseSandboxBackend) -> None:
+    # The code ends right after its last result; the hook reporting that call must not be cut off.
+    finished: list[int] = []
+
+    async def on_done(_ref: ToolRef, _ok: bool, completed: int) -> None:
+        await anyio.sleep(0.3)  # a progress notification to a slow client
+        finished.append(completed)
+
+    code = "a, b = await asyncio.gather(calc.add(a=1, b=2), calc.add(a=3, b=4))\nprint(a['sum'] + b['sum'])"
+    result = await run(sandbox_backend, code, hooks=ExecutionHooks(on_tool_call_done=on_done))
+    assert result.ok, result.error
+    assert result.stdout == "10\n"
+    assert sorted(finished) == [1, 2]
+
+
 async def test_discovery_helpers(sandbox_backend: BaseSandboxBackend) -> None:
     code = """
 stubs = await search_tools("read a file")
