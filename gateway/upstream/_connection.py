@@ -18,6 +18,7 @@ through a `subscriptions/listen` stream on a modern one.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import math
@@ -100,7 +101,9 @@ def _backoff_s(failures: int) -> float:
     return 0.0 if failures <= 0 else min(BACKOFF_INITIAL_S * 2 ** (failures - 1), BACKOFF_MAX_S)
 
 
+@functools.cache
 def _client_version() -> str:
+    """Our version for `clientInfo`; cached, because the metadata lookup scans site-packages."""
     try:
         return importlib.metadata.version(CLIENT_NAME)
     except importlib.metadata.PackageNotFoundError:
