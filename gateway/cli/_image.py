@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     build.add_argument("--debian-suite", default="bookworm")
     build.add_argument("--bootstrap-tag", default=DEFAULT_BOOTSTRAP_TAG, help="tag of the cached bootstrapped base")
     build.add_argument(
-        "--if-missing", action="store_true", help="do nothing when the image exists with the current bridge runtime"
+        "--if-missing", action="store_true", help="do nothing when the image exists with the current runtime and recipe"
     )
     build.set_defaults(handler=_build)
 
@@ -64,12 +64,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
 async def _build(args: argparse.Namespace) -> int:
     settings = load_settings(config_file=args.config, servers_file=args.servers)
     tag: str = args.tag or settings.sandbox.image
-    if args.if_missing:
-        state = await image_status(tag, docker_host=settings.sandbox.docker_host)
-        if state == "current":
-            print(f"image: {tag} is up to date", file=sys.stderr)
-            return 0
-        print(f"image: {tag} is {state}; building it", file=sys.stderr)
     options = ImageBuildOptions(
         tag=tag,
         base_image=args.base_image,
@@ -82,6 +76,12 @@ async def _build(args: argparse.Namespace) -> int:
         bootstrap_tag=args.bootstrap_tag,
         docker_host=settings.sandbox.docker_host,
     )
+    if args.if_missing:
+        state = await image_status(tag, docker_host=settings.sandbox.docker_host, options=options)
+        if state == "current":
+            print(f"image: {tag} is up to date", file=sys.stderr)
+            return 0
+        print(f"image: {tag} is {state}; building it", file=sys.stderr)
     await build_image(options, out=sys.stderr)
     return 0
 

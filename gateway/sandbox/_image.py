@@ -10,6 +10,7 @@ mirror apt is already configured with, imported with `docker import` and cached 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -43,6 +44,7 @@ __all__ = [
     "build_image",
     "find_debian_mirror",
     "image_status",
+    "recipe_digest",
 ]
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
@@ -51,6 +53,8 @@ _IMAGE_DIR = Path(__file__).resolve().parents[2] / "sandbox_image"
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 ImageStatus = Literal["missing", "stale", "current"]
+RECIPE_LABEL = "ptc-gateway.recipe-digest"
+"""Label carrying `recipe_digest` of the build: a changed Dockerfile or requirements file makes the image stale."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,8 +82,31 @@ class ImageBuildOptions:
     labels: dict[str, str] = field(default_factory=dict[str, str])
 
 
-async def image_status(tag: str, *, docker_host: str | None = None) -> ImageStatus:
-    """Whether the image exists and carries the current bridge runtime."""
+def recipe_digest(options: ImageBuildOptions) -> str:
+    """A sha256 over what the build makes of the base: the Dockerfile, the requirements and extra packages."""
+    dockerfile, requirements = _recipe_files(options)
+    digest = hashlib.sha256()
+    for part in (dockerfile.read_bytes(), requirements.read_bytes() if requirements.is_file() else b""):
+        digest.update(hashlib.sha256(part).digest())
+    digest.update("\0".join(options.extra_packages).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _recipe_files(options: ImageBuildOptions) -> tuple[Path, Path]:
+    dockerfile = options.dockerfile_dir / "Dockerfile"
+    if not dockerfile.is_file():
+        raise SandboxUnavailableError(f"no Dockerfile at {dockerfile}")
+    return dockerfile, options.requirements or options.dockerfile_dir / "requirements.txt"
+
+
+async def image_status(
+    tag: str, *, docker_host: str | None = None, options: ImageBuildOptions | None = None
+) -> ImageStatus:
+    """Whether the image exists, carries the current bridge runtime and was built from `options`' recipe.
+
+    `options` defaults to a plain `ImageBuildOptions()` (the repository's Dockerfile and requirements).
+    """
+    recipe = await anyio.to_thread.run_sync(recipe_digest, options or ImageBuildOptions())
     api = await anyio.to_thread.run_sync(partial(connect_engine, docker_host))
     try:
         details = await _inspect(api, tag)
@@ -89,7 +116,8 @@ async def image_status(tag: str, *, docker_host: str | None = None) -> ImageStat
         return "missing"
     config = cast(dict[str, Any], details.get("Config") or {})
     labels = cast(dict[str, str], config.get("Labels") or {})
-    return "current" if labels.get(DIGEST_LABEL) == bridge_digest() else "stale"
+    current = labels.get(DIGEST_LABEL) == bridge_digest() and labels.get(RECIPE_LABEL) == recipe
+    return "current" if current else "stale"
 
 
 async def build_image(options: ImageBuildOptions, *, out: TextIO = sys.stderr) -> str:
@@ -245,10 +273,7 @@ async def _run(out: TextIO, *command: str) -> None:
 
 
 def build_context(options: ImageBuildOptions) -> io.BytesIO:
-    dockerfile = options.dockerfile_dir / "Dockerfile"
-    if not dockerfile.is_file():
-        raise SandboxUnavailableError(f"no Dockerfile at {dockerfile}")
-    requirements = options.requirements or options.dockerfile_dir / "requirements.txt"
+    dockerfile, requirements = _recipe_files(options)
     files: dict[str, bytes] = {
         "Dockerfile": dockerfile.read_bytes(),
         "requirements.txt": requirements.read_bytes() if requirements.is_file() else b"",
@@ -284,7 +309,7 @@ def _build_sync(api: EngineApi, options: ImageBuildOptions, base: str, out: Text
                 "EXTRA_PACKAGES": " ".join(options.extra_packages),
                 "BRIDGE_DIGEST": bridge_digest(),
             },
-            labels=options.labels or None,
+            labels={**options.labels, RECIPE_LABEL: recipe_digest(options)},
             rm=True,
             forcerm=True,
             pull=False,

@@ -27,9 +27,11 @@ from gateway.sandbox._image import (
 )
 from tests._support import require
 
-__all__ = ["TEST_IMAGE", "USER_IMAGE", "count_owned_containers", "docker_settings", "user_image"]
+__all__ = ["CUSTOM_TEST_IMAGE", "TEST_IMAGE", "USER_IMAGE", "count_owned_containers", "docker_settings", "user_image"]
 
 TEST_IMAGE = os.environ.get("PTC_TEST_IMAGE", "ptc-sandbox:latest")
+CUSTOM_TEST_IMAGE = "PTC_TEST_IMAGE" in os.environ
+"""A user-chosen test image is used as it is (built only when missing), never rebuilt from our recipe."""
 USER_IMAGE = DEFAULT_BOOTSTRAP_TAG
 """The debootstrapped Debian base (plain python3, no bridge): our stand-in for "any user image"."""
 
@@ -51,7 +53,9 @@ def _prepare() -> str | None:
         return str(e)
 
     async def ensure() -> None:
-        if await image_status(TEST_IMAGE) == "missing":
+        # Rebuilt when stale too: the tests must run the image the shipped recipe and bridge make.
+        state = await image_status(TEST_IMAGE)
+        if state == "missing" or (state == "stale" and not CUSTOM_TEST_IMAGE):
             await build_image(ImageBuildOptions(tag=TEST_IMAGE), out=io.StringIO())
 
     try:

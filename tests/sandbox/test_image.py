@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sandbox._image import ImageBuildOptions, build_context, find_debian_mirror, image_status
+from gateway.sandbox._image import (
+    ImageBuildOptions,
+    build_context,
+    find_debian_mirror,
+    image_status,
+    recipe_digest,
+)
 from gateway.sandbox._runtime import bridge_digest, bridge_sources, injection_payload, runner_command
-from tests.sandbox._docker import TEST_IMAGE, docker_settings
+from tests.sandbox._docker import CUSTOM_TEST_IMAGE, TEST_IMAGE, docker_settings
 
 
 def test_mirror_from_one_line_sources(tmp_path: Path) -> None:
@@ -65,5 +71,39 @@ def test_injection_payload_is_length_prefixed_json() -> None:
 @pytest.mark.anyio
 async def test_built_image_status() -> None:
     docker_settings()  # the engine and the image exist (built once per session if missing)
-    assert await image_status(TEST_IMAGE) in ("current", "stale")
+    if not CUSTOM_TEST_IMAGE:
+        assert await image_status(TEST_IMAGE) == "current"
     assert await image_status("ptc-no-such-image:never") == "missing"
+
+
+def _recipe_copy(tmp_path: Path) -> Path:
+    source = ImageBuildOptions().dockerfile_dir
+    for name in ("Dockerfile", "requirements.txt"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    return tmp_path
+
+
+def test_recipe_digest_follows_dockerfile_requirements_and_extra_packages(tmp_path: Path) -> None:
+    recipe = _recipe_copy(tmp_path)
+    same = recipe_digest(ImageBuildOptions(dockerfile_dir=recipe))
+    assert same == recipe_digest(ImageBuildOptions())
+    assert recipe_digest(ImageBuildOptions(dockerfile_dir=recipe, extra_packages=("numpy",))) != same
+    with (recipe / "requirements.txt").open("a", encoding="utf-8") as f:
+        f.write("\nrequests\n")
+    changed_requirements = recipe_digest(ImageBuildOptions(dockerfile_dir=recipe))
+    assert changed_requirements != same
+    with (recipe / "Dockerfile").open("a", encoding="utf-8") as f:
+        f.write("\nRUN true\n")
+    assert recipe_digest(ImageBuildOptions(dockerfile_dir=recipe)) not in (same, changed_requirements)
+
+
+@pytest.mark.anyio
+async def test_an_image_built_from_another_recipe_is_stale(tmp_path: Path) -> None:
+    docker_settings()
+    recipe = _recipe_copy(tmp_path)
+    with (recipe / "Dockerfile").open("a", encoding="utf-8") as f:
+        f.write("\nRUN true\n")
+    # `image build --if-missing` with this recipe would rebuild: the image was built from the shipped one.
+    assert await image_status(TEST_IMAGE, options=ImageBuildOptions(dockerfile_dir=recipe)) == "stale"
+    if not CUSTOM_TEST_IMAGE:
+        assert await image_status(TEST_IMAGE, options=ImageBuildOptions()) == "current"
