@@ -20,7 +20,7 @@ from gateway.models._base import (
     Usage,
 )
 from gateway.models._bedrock import BedrockModelClient
-from gateway.models._families import ModelProfile, model_family, profile_for
+from gateway.models._families import ModelProfile, configured_profile, model_family, profile_for
 
 __all__ = [
     "BaseModelClient",
@@ -38,6 +38,7 @@ __all__ = [
     "ToolResultBlock",
     "ToolUseBlock",
     "Usage",
+    "configured_profile",
     "model_family",
     "profile_for",
 ]

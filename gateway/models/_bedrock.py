@@ -25,7 +25,7 @@ import urllib3.exceptions
 from gateway.config import ModelSettings
 from gateway.errors import ConfigError, ModelError
 from gateway.models._base import BaseModelClient, ModelRequest, ModelResponse, TextSink
-from gateway.models._families import ModelProfile, profile_for
+from gateway.models._families import ModelProfile, configured_profile, profile_for
 from gateway.models._wire import (
     StreamAccumulator,
     anthropic_body,
@@ -169,7 +169,7 @@ class BedrockModelClient(BaseModelClient):
             max_attempts=settings.max_attempts,
             read_timeout_s=settings.read_timeout_s,
             connect_timeout_s=settings.connect_timeout_s,
-            model_profile=profile_for(chosen, tool_use=settings.tool_use, cache_points=settings.cache_points),
+            model_profile=configured_profile(chosen, settings),
         )
 
     @property

@@ -9,6 +9,10 @@ any text model) and no cache points (Bedrock rejects `cachePoint` for models wit
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.config import ModelSettings
 
 __all__ = ["ModelProfile", "model_family", "profile_for"]
 
@@ -82,3 +86,8 @@ def profile_for(model_id: str, *, tool_use: bool | None = None, cache_points: bo
     if cache_points is not None:
         profile = replace(profile, cache_points=cache_points)
     return profile
+
+
+def configured_profile(model_id: str, settings: ModelSettings) -> ModelProfile:
+    """The profile for a model id with `[model] tool_use` / `cache_points` applied: the one place both meet."""
+    return profile_for(model_id, tool_use=settings.tool_use, cache_points=settings.cache_points)

@@ -24,7 +24,7 @@ from gateway.models import (
     ModelRequest,
     ToolDefinition,
     ToolResultBlock,
-    profile_for,
+    configured_profile,
 )
 from gateway.orchestrator._accounting import Meter, RunResult, Stop
 from gateway.orchestrator._prompt import cap_text
@@ -130,7 +130,7 @@ async def run_classic(
 ) -> RunResult:
     """Answer `question` with the fleet's tools offered directly to the model."""
     hooks = hooks or Hooks()
-    profile = profile or profile_for(model.model_id, tool_use=settings.tool_use, cache_points=settings.cache_points)
+    profile = profile or configured_profile(model.model_id, settings)
     if not profile.tool_use:
         raise ConfigError(
             f"classic mode needs native tool use and {model.model_id!r} is configured without it", key="model.tool_use"

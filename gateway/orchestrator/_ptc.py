@@ -25,7 +25,7 @@ from gateway.models import (
     TextSink,
     ToolDefinition,
     ToolResultBlock,
-    profile_for,
+    configured_profile,
 )
 from gateway.orchestrator._accounting import Meter, RunResult, Stop
 from gateway.orchestrator._prompt import EXECUTE_CODE_TOOL, build_system_prompt, extract_code, format_execution
@@ -94,7 +94,7 @@ async def run_ptc(
 ) -> RunResult:
     """Answer `question` by letting the model write code against the fleet described by `stubs_prompt`."""
     hooks = hooks or Hooks()
-    profile = profile or profile_for(model.model_id, tool_use=settings.tool_use, cache_points=settings.cache_points)
+    profile = profile or configured_profile(model.model_id, settings)
     limit = settings.tool_result_max_bytes
     system = build_system_prompt(stubs_prompt, tool_use=profile.tool_use, output_limit_bytes=limit)
     tools = (EXECUTE_CODE_DEFINITION,) if profile.tool_use else ()
