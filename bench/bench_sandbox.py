@@ -22,6 +22,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ from mcp import Client, StdioServerParameters  # noqa: E402
 from bridge.protocol import FrameDecoder, encode_frame, new_nonce  # noqa: E402
 from gateway.app import open_gateway  # noqa: E402
 from gateway.config import ExecutionLimits, GatewaySettings, SandboxSettings, StdioServerConfig  # noqa: E402
+from gateway.sandbox import BaseSandbox, BaseSandboxBackend  # noqa: E402
 from gateway.sandbox._docker import DockerSandboxBackend  # noqa: E402
 from gateway.sandbox._local import LocalProcessBackend  # noqa: E402
+from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolRef, ToolResult, ToolSourceWrapper  # noqa: E402
 from tests.servers import everything_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,8 +168,8 @@ print(json.dumps(latencies))
 """
 
 
-async def bench_bridge(image: str, n: int, rounds: int = 6) -> dict[str, Any]:
-    """Interleaved rounds (direct, Docker, local-process) so machine load hits every path alike."""
+def echo_setup(image: str, n: int) -> tuple[StdioServerParameters, GatewaySettings]:
+    """server-everything for a direct client, and a gateway on it that allows `n` calls per execution."""
     server = everything_server()
     params = StdioServerParameters(command=server.command, args=server.args, env=server.env or None, cwd=server.cwd)
     settings = GatewaySettings(
@@ -176,6 +179,12 @@ async def bench_bridge(image: str, n: int, rounds: int = 6) -> dict[str, Any]:
         sandbox=SandboxSettings(image=image, pool_size=0),
         limits=ExecutionLimits(max_tool_calls=n + 100, execution_timeout_s=300),
     )
+    return params, settings
+
+
+async def bench_bridge(image: str, n: int, rounds: int = 6) -> dict[str, Any]:
+    """Interleaved rounds (direct, Docker, local-process) so machine load hits every path alike."""
+    params, settings = echo_setup(image, n)
     per_round = max(10, n // rounds)
     direct: list[float] = []
     bridged: list[float] = []
@@ -218,6 +227,139 @@ async def bench_bridge(image: str, n: int, rounds: int = 6) -> dict[str, Any]:
         "added_p50_ms": round(b["p50_ms"] - d["p50_ms"], 3),
         "round_ratios_p50": [round(r, 2) for r in round_ratios],
     }
+
+
+STAMPED_CALLS = """
+import json, time
+before, after = [], []
+for _ in range({n}):
+    before.append(time.perf_counter())
+    await everything.echo(message="hello")
+    after.append(time.perf_counter())
+print(json.dumps([before, after]))
+"""
+
+
+class Stamps:
+    """`time.perf_counter()` readings of the host side of each call (CLOCK_MONOTONIC: the container's too)."""
+
+    def __init__(self) -> None:
+        self.call_received: list[float] = []
+        self.upstream_start: list[float] = []
+        self.upstream_end: list[float] = []
+        self.result_sent: list[float] = []
+
+    def clear(self) -> None:
+        for stamps in (self.call_received, self.upstream_start, self.upstream_end, self.result_sent):
+            stamps.clear()
+
+
+class StampedSource(ToolSourceWrapper):
+    """Stamps the start and end of each upstream call (filters, fleet, MCP client, server)."""
+
+    def __init__(self, inner: BaseToolSource, stamps: Stamps) -> None:
+        super().__init__(inner)
+        self._stamps = stamps
+
+    async def call_tool(
+        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
+    ) -> ToolResult:
+        self._stamps.upstream_start.append(time.perf_counter())
+        try:
+            return await self._inner.call_tool(ref, arguments, options=options)
+        finally:
+            self._stamps.upstream_end.append(time.perf_counter())
+
+
+class StampedSandbox(BaseSandbox):
+    """Stamps when a chunk holding a `call` frame is received and when a `result` frame is sent."""
+
+    def __init__(self, inner: BaseSandbox, stamps: Stamps) -> None:
+        self.info = inner.info
+        self._inner = inner
+        self._stamps = stamps
+
+    async def send(self, data: bytes) -> None:
+        if b'"type":"result"' in data:
+            self._stamps.result_sent.append(time.perf_counter())
+        await self._inner.send(data)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        chunk = await self._inner.receive(max_bytes)
+        if b'"type":"call"' in chunk:
+            self._stamps.call_received.append(time.perf_counter())
+        return chunk
+
+    def diagnostics(self) -> str:
+        return self._inner.diagnostics()
+
+    async def exit_status(self) -> int | None:
+        return await self._inner.exit_status()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class StampedBackend(BaseSandboxBackend):
+    def __init__(self, inner: BaseSandboxBackend, stamps: Stamps) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self._stamps = stamps
+
+    async def acquire(self) -> BaseSandbox:
+        return StampedSandbox(await self._inner.acquire(), self._stamps)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def bench_stages(image: str, n: int) -> dict[str, Any]:
+    """Where a bridged call's time goes: p50 of each leg, from timestamps on both sides of the bridge.
+
+    Sequential calls, one at a time, so the i-th stamp of every list belongs to the i-th call. The
+    sandbox's `time.perf_counter()` reads the same CLOCK_MONOTONIC as the host's.
+    """
+    params, settings = echo_setup(image, n)
+    results: dict[str, Any] = {}
+    async with Client(params) as client:
+        for _ in range(20):
+            await client.call_tool("echo", {"message": "hello"})
+        direct: list[float] = []
+        for _ in range(n):
+            began = time.perf_counter()
+            await client.call_tool("echo", {"message": "hello"})
+            direct.append(time.perf_counter() - began)
+        results["direct_sdk_ms"] = round(pct(direct, 0.5) * 1000, 3)
+    for label, backend in (
+        ("docker", DockerSandboxBackend(settings.sandbox, settings.limits)),
+        ("local_process", LocalProcessBackend()),
+    ):
+        stamps = Stamps()
+        async with backend, open_gateway(settings, backend=StampedBackend(backend, stamps)) as gateway:
+            await gateway.fleet.wait_ready(60)
+            gateway.source = StampedSource(gateway.source, stamps)
+            await gateway.execute(STAMPED_CALLS.format(n=20))
+            stamps.clear()
+            result = await gateway.execute(STAMPED_CALLS.format(n=n))
+            assert result.ok, result.error
+            before, after = json.loads(result.stdout)
+        legs = {
+            "code -> call frame received": [stamps.call_received[i] - before[i] for i in range(n)],
+            "received -> upstream call starts (executor, approval)": [
+                stamps.upstream_start[i] - stamps.call_received[i] for i in range(n)
+            ],
+            "upstream call (filters, fleet, MCP client, server)": [
+                stamps.upstream_end[i] - stamps.upstream_start[i] for i in range(n)
+            ],
+            "upstream returns -> result sent (encode, send)": [
+                stamps.result_sent[i] - stamps.upstream_end[i] for i in range(n)
+            ],
+            "result sent -> code resumes": [after[i] - stamps.result_sent[i] for i in range(n)],
+            "whole call, seen by the code": [after[i] - before[i] for i in range(n)],
+        }
+        results[label] = {leg: round(pct(values, 0.5) * 1000, 3) for leg, values in legs.items()}
+    results["calls"] = n
+    return results
 
 
 FAN_OUT = """
@@ -282,7 +424,7 @@ async def bench_fan_out(image: str, repeats: int = 3) -> dict[str, Any]:
 
 
 def render_markdown(data: dict[str, Any]) -> str:
-    s, b, f = data["starts"], data["bridge"], data["fan_out"]
+    s, b, f, st = data["starts"], data["bridge"], data["fan_out"], data["stages"]
     lines = [
         "# Sandbox benchmarks",
         "",
@@ -320,6 +462,16 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"{b['round_ratios_p50']}. Local-process backend vs direct: "
         f"{round(b['local_process']['p50_ms'] / b['direct_sdk']['p50_ms'], 2)}x, "
         f"+{round(b['local_process']['p50_ms'] - b['direct_sdk']['p50_ms'], 3)} ms.",
+        "",
+        "## Where a bridged call's time goes (p50 of each leg, ms)",
+        "",
+        "Timestamps on both sides of the bridge (the sandbox reads the host's monotonic clock), "
+        f"{st['calls']} sequential `echo` calls per backend; the direct SDK call took {st['direct_sdk_ms']} ms "
+        "in the same run. Legs are medians each, so they need not add up exactly to the whole call.",
+        "",
+        "| leg | Docker | local process |",
+        "|---|---|---|",
+        *(f"| {leg} | {st['docker'][leg]} | {st['local_process'][leg]} |" for leg in st["docker"]),
         "",
         "## Fan-out: `asyncio.gather` of 100 calls to a tool sleeping 100 ms",
         "",
@@ -363,7 +515,7 @@ async def main() -> None:
     parser.add_argument("--starts", type=int, default=40)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sandbox")
-    parser.add_argument("--only", choices=("starts", "bridge", "fan_out"), default=None)
+    parser.add_argument("--only", choices=("starts", "bridge", "stages", "fan_out"), default=None)
     args = parser.parse_args()
     import os
     import platform
@@ -380,6 +532,9 @@ async def main() -> None:
     if args.only in (None, "bridge"):
         data["bridge"] = await bench_bridge(args.image, args.calls)
         print(json.dumps(data["bridge"]), file=sys.stderr)
+    if args.only in (None, "stages"):
+        data["stages"] = await bench_stages(args.image, args.calls)
+        print(json.dumps(data["stages"]), file=sys.stderr)
     if args.only in (None, "fan_out"):
         data["fan_out"] = await bench_fan_out(args.image)
         print(json.dumps(data["fan_out"]), file=sys.stderr)

@@ -223,10 +223,27 @@ def _make_tool(
             signature = inspect.signature(stub)
         except (TypeError, ValueError):
             signature = None
+    # The common call, keywords only and all of them named parameters, skips `Signature.bind`
+    # (the slowest step of a call on the runner's side); anything else takes the general path.
+    named: set[str] = set()
+    required: set[str] = set()
+    none_default: set[str] = set()
+    for key, parameter in signature.parameters.items() if signature is not None else ():
+        if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+            named.add(key)
+            if parameter.default is inspect.Parameter.empty:
+                required.add(key)
+            elif parameter.default is None:
+                none_default.add(key)
 
     async def tool(*args: Any, **kwargs: Any) -> Any:
         arguments: dict[str, Any] = {}
-        if signature is None:
+        if signature is not None and not args and named.issuperset(kwargs) and required.issubset(kwargs):
+            for key, value in kwargs.items():
+                if value is None and key in none_default:
+                    continue  # an optional argument left at its None default is not sent
+                arguments[params.get(key, key)] = value
+        elif signature is None:
             if args:
                 raise TypeError(f"{qualname}() takes keyword arguments only")
             for key, value in kwargs.items():

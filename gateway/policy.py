@@ -21,7 +21,16 @@ import anyio
 
 from gateway.config import GatewaySettings
 from gateway.errors import UnknownToolError
-from gateway.tools import BaseToolSource, CallOptions, JsonValue, TextContent, ToolRef, ToolResult, ToolSpec
+from gateway.tools import (
+    BaseToolSource,
+    CallOptions,
+    JsonValue,
+    TextContent,
+    ToolRef,
+    ToolResult,
+    ToolSourceWrapper,
+    ToolSpec,
+)
 
 __all__ = ["ApprovalPolicy", "ApprovalToolSource", "AskFn", "Decision", "FilteredToolSource"]
 
@@ -36,7 +45,7 @@ _RESTRICTIVENESS: dict[Decision, int] = {"allow": 0, "ask": 1, "deny": 2}
 # --- filtering ---------------------------------------------------------------------------------
 
 
-class FilteredToolSource(BaseToolSource):
+class FilteredToolSource(ToolSourceWrapper):
     """Hides tools per server: `enabled` (when not None) lists what is shown, `disabled` what is not.
 
     A tool is visible when its server has no `enabled` list or one of its patterns matches, and no
@@ -51,7 +60,7 @@ class FilteredToolSource(BaseToolSource):
         enabled: Mapping[str, Sequence[str] | None],
         disabled: Mapping[str, Sequence[str]],
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._enabled = {server: tuple(patterns) for server, patterns in enabled.items() if patterns is not None}
         self._disabled = {server: tuple(patterns) for server, patterns in disabled.items() if patterns}
 
@@ -74,6 +83,10 @@ class FilteredToolSource(BaseToolSource):
     async def list_tools(self) -> Sequence[ToolSpec]:
         """The inner source's tools minus the hidden ones."""
         return [spec for spec in await self._inner.list_tools() if self.visible(spec.ref)]
+
+    async def find_tool(self, ref: ToolRef) -> ToolSpec | None:
+        """The inner source's spec, unless the tool is hidden."""
+        return await self._inner.find_tool(ref) if self.visible(ref) else None
 
     async def call_tool(
         self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
@@ -148,7 +161,7 @@ class ApprovalPolicy:
         return self.default, "approval.default"
 
 
-class ApprovalToolSource(BaseToolSource):
+class ApprovalToolSource(ToolSourceWrapper):
     """Applies an `ApprovalPolicy` to every call; lists tools unchanged.
 
     A refused call does not raise: it returns `ToolResult(is_error=True)` with a message saying why,
@@ -162,27 +175,30 @@ class ApprovalToolSource(BaseToolSource):
     """
 
     def __init__(self, inner: BaseToolSource, *, policy: ApprovalPolicy, ask: AskFn | None) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._policy = policy
         self._ask = ask
         self._ask_lock = anyio.Lock()
         self._declined: set[ToolRef] = set()
+        self._decisions: dict[ToolRef, tuple[ToolSpec, Decision, str]] = {}
+        """Per tool, the policy's answer for the spec it was computed from (recomputed when the spec changes)."""
 
     @property
     def policy(self) -> ApprovalPolicy:
         """The policy applied."""
         return self._policy
 
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        """The inner source's tools, unchanged (the prompt may show `policy.decide` per tool)."""
-        return await self._inner.list_tools()
-
     async def call_tool(
         self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
     ) -> ToolResult:
         """Decide, ask if needed, then forward the call or return a refusal as a tool error."""
         spec = await self._find(ref)
-        decision, reason = self._policy.explain(spec)
+        cached = self._decisions.get(ref)
+        if cached is not None and cached[0] is spec:
+            decision, reason = cached[1], cached[2]
+        else:
+            decision, reason = self._policy.explain(spec)
+            self._decisions[ref] = (spec, decision, reason)
         match decision:
             case "allow":
                 pass
@@ -213,11 +229,9 @@ class ApprovalToolSource(BaseToolSource):
             return False
 
     async def _find(self, ref: ToolRef) -> ToolSpec:
-        for spec in await self._inner.list_tools():
-            if spec.server == ref.server and spec.name == ref.name:
-                return spec
+        spec = await self._inner.find_tool(ref)
         # Not (or no longer) listed: decide on what we know, so a stale catalog never skips a check.
-        return ToolSpec(server=ref.server, name=ref.name)
+        return spec if spec is not None else ToolSpec(server=ref.server, name=ref.name)
 
 
 def _refusal(message: str) -> ToolResult:

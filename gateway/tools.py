@@ -28,6 +28,7 @@ __all__ = [
     "ToolAnnotations",
     "ToolRef",
     "ToolResult",
+    "ToolSourceWrapper",
     "ToolSpec",
 ]
 
@@ -164,6 +165,17 @@ class BaseToolSource(ABC):
     async def list_tools(self) -> Sequence[ToolSpec]:
         """The tools currently available, from the cached catalog."""
 
+    async def find_tool(self, ref: ToolRef) -> ToolSpec | None:
+        """The current spec of one tool, or None when it is not listed.
+
+        This default scans `list_tools`; sources that index their tools (the fleet) override it,
+        because wrappers look a tool up on every call.
+        """
+        for spec in await self.list_tools():
+            if spec.server == ref.server and spec.name == ref.name:
+                return spec
+        return None
+
     @abstractmethod
     async def call_tool(
         self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
@@ -173,3 +185,27 @@ class BaseToolSource(ABC):
         A tool's own failure comes back as `ToolResult(is_error=True)`. Failures of the server
         itself raise `UpstreamError` subclasses.
         """
+
+
+class ToolSourceWrapper(BaseToolSource):
+    """A source that wraps another (filters, approval, tracing).
+
+    Each method forwards to `inner` unless the wrapper overrides it.
+    """
+
+    def __init__(self, inner: BaseToolSource) -> None:
+        self._inner = inner
+
+    async def list_tools(self) -> Sequence[ToolSpec]:
+        """The wrapped source's tools."""
+        return await self._inner.list_tools()
+
+    async def find_tool(self, ref: ToolRef) -> ToolSpec | None:
+        """The wrapped source's lookup."""
+        return await self._inner.find_tool(ref)
+
+    async def call_tool(
+        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
+    ) -> ToolResult:
+        """The wrapped source's call."""
+        return await self._inner.call_tool(ref, arguments, options=options)

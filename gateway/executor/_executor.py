@@ -23,7 +23,9 @@ violation. See docs/protocol.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 import anyio
@@ -111,18 +113,22 @@ class Executor:
         timeout_s = self.limits.execution_timeout_s
         with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as deadline:
             run.deadline = Deadline(deadline)
-            async with anyio.create_task_group() as tg:
+            async with anyio.create_task_group() as tg, _Workers(tg, self._call_runner(run, sandbox, hooks)) as workers:
                 if await _send(run, sandbox, encode_frame(run.nonce, job)):
-                    await self._read(run, sandbox, tg, catalog, hooks)
+                    await self._read(run, sandbox, workers, catalog)
                 else:
                     await _crashed(run, sandbox)
                 tg.cancel_scope.cancel()  # calls still in flight have nobody waiting for them
         if deadline.cancelled_caught and run.done is None and run.fault is None:
             run.fault = ("timeout", ExecutionTimeoutError(f"timed out after {timeout_s:g} s", progress=run.progress()))
 
-    async def _read(
-        self, run: Run, sandbox: BaseSandbox, tg: TaskGroup, catalog: Catalog, hooks: ExecutionHooks
-    ) -> None:
+    def _call_runner(self, run: Run, sandbox: BaseSandbox, hooks: ExecutionHooks) -> Callable[[_Call], Awaitable[None]]:
+        async def run_call(call: _Call) -> None:
+            await self._call(run, sandbox, call.tool, call.frame, hooks, call.token)
+
+        return run_call
+
+    async def _read(self, run: Run, sandbox: BaseSandbox, workers: _Workers, catalog: Catalog) -> None:
         decoder = FrameDecoder(max_frame_bytes=self.limits.max_frame_bytes, nonce=run.nonce)
         while True:
             try:
@@ -140,21 +146,13 @@ class Executor:
             except FrameError as e:
                 error, messages = e, e.frames
             for _, message in messages:
-                if not await self._handle(run, sandbox, tg, catalog, hooks, message):
+                if not await self._handle(run, workers, catalog, message):
                     return
             if error is not None:
                 _violation(run, str(error))
                 return
 
-    async def _handle(
-        self,
-        run: Run,
-        sandbox: BaseSandbox,
-        tg: TaskGroup,
-        catalog: Catalog,
-        hooks: ExecutionHooks,
-        message: dict[str, Any],
-    ) -> bool:
+    async def _handle(self, run: Run, workers: _Workers, catalog: Catalog, message: dict[str, Any]) -> bool:
         """Act on one decoded frame; False ends the execution (done, or a fault was recorded)."""
         frame = parse_frame(message)
         if isinstance(frame, str):
@@ -195,7 +193,7 @@ class Executor:
                     run.limiter.acquire_on_behalf_of_nowait(token)  # the common case skips a loop pass
                 except anyio.WouldBlock:
                     await run.limiter.acquire_on_behalf_of(token)
-                tg.start_soon(self._call, run, sandbox, tool, frame, hooks, token)
+                workers.submit(_Call(tool=tool, frame=frame, token=token))
             case _:  # pragma: no cover - exhaustive
                 assert_never(frame)
         return True
@@ -248,6 +246,49 @@ class Executor:
             logger.exception("tool source failed calling %s", tool.ref)
             return f"{label}: internal gateway error ({type(e).__name__})"
         return f"{label}: no answer within {timeout_s:g} s (tool_call_timeout_s)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    tool: CatalogTool
+    frame: CallFrame
+    token: object
+    """The limiter slot the call holds."""
+
+
+class _Workers:
+    """Runs one execution's tool calls on worker tasks that each serve many calls.
+
+    An anyio task per call costs a task start (tens of microseconds on a small machine) on the
+    path of every call; a worker waiting for the next call costs one memory-stream hand-off.
+    Workers start as concurrency needs them; the `max_concurrent_calls` limiter, acquired before
+    `submit`, bounds how many calls (so workers) there can be. They end with the task group.
+    """
+
+    def __init__(self, tg: TaskGroup, run_call: Callable[[_Call], Awaitable[None]]) -> None:
+        self._tg = tg
+        self._run_call = run_call
+        self._send, self._receive = anyio.create_memory_object_stream[_Call](math.inf)
+        self._idle = 0
+
+    async def __aenter__(self) -> _Workers:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._send.close()
+        self._receive.close()
+
+    def submit(self, call: _Call) -> None:
+        if self._idle:
+            self._idle -= 1  # an idle worker takes it
+        else:
+            self._tg.start_soon(self._work)
+        self._send.send_nowait(call)
+
+    async def _work(self) -> None:
+        async for call in self._receive:
+            await self._run_call(call)
+            self._idle += 1
 
 
 async def _send(run: Run, sandbox: BaseSandbox, data: bytes) -> bool:

@@ -7,11 +7,15 @@ Containers are created with the hardened `SandboxSettings`, labelled with our ow
 killed and removed when closed, and never reused. A warm pool keeps started containers ready.
 
 Blocking SDK calls run in worker threads; the attach socket itself is read and written
-non-blocking on the event loop (`anyio.wait_readable` / `wait_writable`).
+non-blocking on the event loop. On asyncio the socket stays registered with the loop (one reader
+callback for the container's life, paused while too much unread output is buffered) instead of
+being re-armed per read: a tool call's frame then costs no epoll_ctl calls and no extra wake-up.
+Other anyio backends read on demand (`anyio.wait_readable`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -62,6 +66,8 @@ LABEL_HOST = "ptc-gateway.host"
 _STDOUT = 1
 _STDERR = 2
 _RECV_BYTES = 256 * 1024
+_BUFFERED_MAX_BYTES = 1024 * 1024
+"""Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
 _HELLO_MAX_BYTES = 64 * 1024
 
 
@@ -96,11 +102,20 @@ class DockerSandbox(BaseSandbox):
         self._remaining = 0
         self._stdout = bytearray()
         self._eof = False
+        # The asyncio reader (see the module docstring): the loop it is registered with, if it is.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watching = False
+        self._waiter: asyncio.Future[None] | None = None
         self._diag = bytearray()
         self._diag_cap = max_diagnostics_bytes
         self._diag_dropped = 0
         self._oom_killed = False
         self._closed = False
+
+    @property
+    def unread_bytes(self) -> int:
+        """Stdout read from the engine but not yet `receive`d: bounded by the reader's pause."""
+        return len(self._stdout)
 
     @property
     def container_id(self) -> str:
@@ -123,16 +138,66 @@ class DockerSandbox(BaseSandbox):
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Next chunk of the container's stdout; `anyio.EndOfStream` once the container is gone."""
         while not self._stdout:
-            if self._eof:
+            if self._eof or self._closed:
                 raise anyio.EndOfStream
-            data = await self._recv()
-            if not data:
-                self._eof = True
+            loop = _asyncio_loop()
+            if loop is None:
+                await self._receive_on_demand()
                 continue
-            self._demux(data)
+            if not self._watching:
+                self._watch(loop)
+            waiter = self._waiter = loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         chunk = bytes(self._stdout[:max_bytes])
         del self._stdout[:max_bytes]
+        if self._loop is not None and not self._watching and len(self._stdout) < _BUFFERED_MAX_BYTES:
+            self._watch(self._loop)  # caught up: read again
         return chunk
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._closed or self._eof:
+            return
+        self._loop = loop
+        loop.add_reader(self._sock, self._on_readable)
+        self._watching = True
+
+    def _unwatch(self) -> None:
+        if self._watching and self._loop is not None:
+            self._loop.remove_reader(self._sock)
+        self._watching = False
+
+    def _on_readable(self) -> None:
+        """The loop's reader callback: demultiplex what the socket has, wake the waiting `receive`."""
+        try:
+            size = self._sock.recv_into(self._recv_buffer)
+        except BlockingIOError:
+            return
+        except OSError:
+            size = 0
+        if size:
+            self._demux(self._recv_view[:size])
+            if len(self._stdout) >= _BUFFERED_MAX_BYTES:
+                self._unwatch()
+        else:
+            self._eof = True
+            self._unwatch()
+        if self._stdout or self._eof:
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _receive_on_demand(self) -> None:
+        data = await self._recv()
+        if data:
+            self._demux(data)
+        else:
+            self._eof = True
 
     async def _recv(self) -> memoryview:
         """Read what the socket has (into one reused buffer: no fresh 256 KiB bytes per read)."""
@@ -214,11 +279,22 @@ class DockerSandbox(BaseSandbox):
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
-            anyio.notify_closing(self._sock)  # a task waiting to read gets ClosedResourceError, not a hang
+            # A task waiting to read gets EndOfStream (or ClosedResourceError), not a hang.
+            self._unwatch()
+            self._wake()
+            anyio.notify_closing(self._sock)
             self._close_socket()
             await _remove(self._api, self._id)
             if self._on_close is not None:
                 self._on_close(self._id)
+
+
+def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop; None under another anyio backend."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _remove(api: EngineApi, container_id: str) -> None:

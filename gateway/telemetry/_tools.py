@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import anyio
 from opentelemetry.propagate import inject
@@ -13,7 +13,7 @@ from opentelemetry.util.types import AttributeValue
 from gateway.config import ServerConfig
 from gateway.telemetry import _names as n
 from gateway.telemetry._telemetry import Telemetry
-from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolRef, ToolResult, ToolSpec
+from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolRef, ToolResult, ToolSourceWrapper
 
 __all__ = ["TracedToolSource", "transports_for"]
 
@@ -23,7 +23,7 @@ def transports_for(servers: Mapping[str, ServerConfig]) -> dict[str, n.NetworkTr
     return {key: "pipe" if config.kind == "stdio" else "tcp" for key, config in servers.items()}
 
 
-class TracedToolSource(BaseToolSource):
+class TracedToolSource(ToolSourceWrapper):
     """Wraps a tool source; each `call_tool` becomes a CLIENT span `tools/call {tool}`.
 
     The span follows the MCP semantic conventions (`mcp.method.name`, `gen_ai.tool.name`,
@@ -44,13 +44,9 @@ class TracedToolSource(BaseToolSource):
         *,
         transports: Mapping[str, n.NetworkTransport] | None = None,
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._telemetry = telemetry
         self._transports = dict(transports or {})
-
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        """The wrapped source's tools, unchanged."""
-        return await self._inner.list_tools()
 
     async def call_tool(
         self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None

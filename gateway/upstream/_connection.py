@@ -193,6 +193,7 @@ class ServerConnection:
         self._state: ServerState = "disabled" if config.disabled else "starting"
         self._error: str | None = None
         self._tools: tuple[ToolSpec, ...] = ()
+        self._by_name: dict[str, ToolSpec] = {}
         self._protocol_version: str | None = None
         self._description: str | None = None
         self._live: _Live | None = None
@@ -207,6 +208,10 @@ class ServerConnection:
     def tools(self) -> tuple[ToolSpec, ...]:
         """The cached catalog; empty unless the server is ready (or restarting after a loss)."""
         return self._tools
+
+    def tool(self, name: str) -> ToolSpec | None:
+        """One tool of the cached catalog, by its original name."""
+        return self._by_name.get(name)
 
     @property
     def description(self) -> str | None:
@@ -501,10 +506,8 @@ class ServerConnection:
 
     def _safe_to_resend(self, tool: str) -> bool:
         """Whether the server says running `tool` twice does no harm (read-only or idempotent)."""
-        for spec in self._tools:
-            if spec.name == tool:
-                return bool(spec.annotations.read_only or spec.annotations.idempotent)
-        return False
+        spec = self._by_name.get(tool)
+        return spec is not None and bool(spec.annotations.read_only or spec.annotations.idempotent)
 
     async def _wait_live(self) -> _Live:
         """The live connection, waiting while the server is (re)starting."""
@@ -533,6 +536,7 @@ class ServerConnection:
     def _set_catalog(self, tools: tuple[ToolSpec, ...], *, description: str | None) -> None:
         if tools != self._tools or description != self._description:
             self._tools = tools
+            self._by_name = {spec.name: spec for spec in tools}
             self._description = description
             self._on_catalog_changed()
 

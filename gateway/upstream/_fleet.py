@@ -44,6 +44,11 @@ class Fleet(BaseToolSource):
         """The tools of every server that is up, ordered by server key then tool name."""
         return [tool for connection in self._connections.values() for tool in connection.tools]
 
+    async def find_tool(self, ref: ToolRef) -> ToolSpec | None:
+        """The tool's spec from its server's cached catalog (a dictionary lookup)."""
+        connection = self._connections.get(ref.server)
+        return None if connection is None else connection.tool(ref.name)
+
     def descriptions(self) -> Mapping[str, str]:
         """Server key -> what the server says about itself (title and `instructions`), for those that did.
 
@@ -101,8 +106,7 @@ class Fleet(BaseToolSource):
         connection = self._connections.get(ref.server)
         if connection is None:
             raise UnknownToolError(f"no server {ref.server!r} is configured", server=ref.server)
-        tools = connection.tools
-        if tools and all(tool.name != ref.name for tool in tools):
+        if connection.tools and connection.tool(ref.name) is None:
             raise UnknownToolError(f"server {ref.server!r} has no tool {ref.name!r}", server=ref.server)
         return await connection.call_tool(ref.name, dict(arguments), options)
 

@@ -64,10 +64,20 @@ print([(b.type, b.mime_type, b.data, b.text, b.uri) for b in blocks])
 
 async def test_arguments_are_mapped_to_original_names(sandbox_backend: BaseSandboxBackend) -> None:
     source = FakeSource()
-    code = "await files.read_file('a.txt')\nawait files.read_file(path='b.txt', max_lines=3)"
+    code = (
+        "await files.read_file('a.txt')\n"
+        "await files.read_file(path='b.txt', max_lines=3)\n"
+        "await files.read_file(max_lines=None, path='c.txt')\n"  # an optional left at None is not sent
+        "await files.read_file('d.txt', max_lines=None)\n"
+    )
     result = await run(sandbox_backend, code, source=source)
     assert result.ok, result.error
-    assert [args for _, args in source.calls] == [{"path": "a.txt"}, {"path": "b.txt", "max-lines": 3}]
+    assert [args for _, args in source.calls] == [
+        {"path": "a.txt"},
+        {"path": "b.txt", "max-lines": 3},
+        {"path": "c.txt"},
+        {"path": "d.txt"},
+    ]
     assert {ref for ref, _ in source.calls} == {ToolRef(server="files", name="read-file")}
 
 
@@ -287,7 +297,14 @@ async def test_too_large_arguments_fail_in_the_code(sandbox_backend: BaseSandbox
 
 async def test_bad_arguments_raise_type_error_in_the_code(sandbox_backend: BaseSandboxBackend) -> None:
     code = """
-for call in (lambda: calc.add(1), lambda: calc.add(a={1, 2}, b=1), lambda: calc.add(1, 2, 3)):
+calls = (
+    lambda: calc.add(1),
+    lambda: calc.add(a={1, 2}, b=1),
+    lambda: calc.add(1, 2, 3),
+    lambda: calc.add(a=1),
+    lambda: calc.add(a=1, b=2, c=3),
+)
+for call in calls:
     try:
         await call()
     except TypeError as e:
@@ -299,6 +316,8 @@ for call in (lambda: calc.add(1), lambda: calc.add(a={1, 2}, b=1), lambda: calc.
     assert lines[0] == "calc.add(): missing a required argument: 'b'"
     assert lines[1].startswith("calc.add(): arguments must be JSON values")
     assert lines[2] == "calc.add(): too many positional arguments"
+    assert lines[3] == "calc.add(): missing a required argument: 'b'"
+    assert lines[4] == "calc.add(): got an unexpected keyword argument 'c'"
 
 
 # Hostile code reaching around the runner to the protocol channel itself.

@@ -118,6 +118,18 @@ async def test_calls_to_hidden_tools_are_refused() -> None:
 
 
 @pytest.mark.anyio
+async def test_find_tool_sees_what_list_tools_sees() -> None:
+    source = FilteredToolSource(RecordingSource(FLEET), enabled={"git": ["git_log"]}, disabled={"fs": ["delete_*"]})
+    assert await source.find_tool(ref("fs/read_file")) == FLEET[0]
+    assert await source.find_tool(ref("git/git_log")) == FLEET[3]
+    for hidden in ("fs/delete_file", "git/git_commit", "fs/nope", "ghost/x"):
+        assert await source.find_tool(ref(hidden)) is None
+    listed = names(await source.list_tools())
+    for spec_ in FLEET:
+        assert (await source.find_tool(spec_.ref) is not None) == (str(spec_.ref) in listed)
+
+
+@pytest.mark.anyio
 async def test_patterns_are_case_sensitive() -> None:
     source = FilteredToolSource(RecordingSource(FLEET), enabled={}, disabled={"fs": ["READ_*"]})
     assert "fs/read_file" in names(await source.list_tools())
@@ -295,6 +307,20 @@ async def test_wrappers_compose() -> None:
         await source.call_tool(ref("fs/delete_file"), {})
     assert refusal_text(await source.call_tool(ref("fs/write_file"), {})).startswith("Call to fs/write_file was denied")
     assert inner.calls == []
+
+
+@pytest.mark.anyio
+async def test_a_tool_that_becomes_destructive_is_asked_about_from_then_on() -> None:
+    """The policy's answer is reused per tool only while the server lists the same spec."""
+    inner, asker = RecordingSource([spec("db/query", READ)]), Asker(False)
+    source = ApprovalToolSource(inner, policy=ApprovalPolicy(), ask=asker)
+    for _ in range(2):
+        assert not (await source.call_tool(ref("db/query"), {})).is_error
+    inner.specs = [spec("db/query", DESTRUCTIVE)]  # the server re-listed its tools (tools/list_changed)
+    assert refusal_text(await source.call_tool(ref("db/query"), {})) == (
+        "The user declined the call to db/query; it was not made."
+    )
+    assert len(inner.calls) == 2 and len(asker.asked) == 1
 
 
 class SlowAsker:

@@ -16,7 +16,15 @@ from gateway.config import ExecutionLimits
 from gateway.errors import SandboxUnavailableError
 from gateway.sandbox import create_backend
 from gateway.sandbox._base import BaseSandbox
-from gateway.sandbox._docker import LABEL_HOST, LABEL_OWNER, LABEL_PID, DockerSandbox, DockerSandboxBackend
+from gateway.sandbox._docker import (
+    _BUFFERED_MAX_BYTES,
+    _RECV_BYTES,
+    LABEL_HOST,
+    LABEL_OWNER,
+    LABEL_PID,
+    DockerSandbox,
+    DockerSandboxBackend,
+)
 from gateway.sandbox._engine import connect_engine
 from gateway.sandbox._runtime import bridge_digest
 from tests.sandbox._docker import count_owned_containers, docker_settings, user_image
@@ -307,3 +315,40 @@ async def test_close_wakes_a_blocked_reader() -> None:
         assert outcome
         with pytest.raises(anyio.EndOfStream):
             await sandbox.receive()
+
+
+async def test_a_flood_the_gateway_does_not_read_stays_in_the_container_and_nothing_is_lost() -> None:
+    """The attach reader pauses while 1 MiB is unread: the runner blocks, the gateway's memory does not grow."""
+    printed = 24 * 1024 * 1024
+    nonce = new_nonce()
+    code = f"import sys\nfor _ in range({printed // 65536}):\n    sys.stdout.write('x' * 65536)\n"
+    job: dict[str, Any] = {
+        "type": "job",
+        "code": code,
+        "stubs": "",
+        "namespaces": [],
+        "limits": {"max_output_bytes": 2 * printed},
+        "helpers": False,
+    }
+    async with DockerSandboxBackend(docker_settings(pool_size=0), LIMITS) as backend:
+        sandbox = await backend.acquire()
+        assert isinstance(sandbox, DockerSandbox)
+        try:
+            await sandbox.send(encode_frame(nonce, job))
+            await anyio.sleep(1.5)  # the runner writes as fast as it can; nobody receives
+            assert 0 < sandbox.unread_bytes <= _BUFFERED_MAX_BYTES + _RECV_BYTES
+            decoder = FrameDecoder(nonce=nonce)
+            received = 0
+            done: dict[str, Any] | None = None
+            with anyio.fail_after(60):
+                while done is None:
+                    for _, message in decoder.feed(await sandbox.receive()):
+                        if message["type"] == "output":
+                            received += len(message["data"])
+                        elif message["type"] == "done":
+                            done = message
+                    assert sandbox.unread_bytes <= _BUFFERED_MAX_BYTES + _RECV_BYTES
+            assert done["ok"] and done["stdout_dropped"] == 0
+            assert received == printed
+        finally:
+            await sandbox.aclose()

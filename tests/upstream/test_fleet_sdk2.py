@@ -83,10 +83,14 @@ async def test_stdio_2026_server_list_changed_refreshes_the_catalog(sdk2_server:
         assert fleet.status()["sdk2"].protocol_version == "2026-07-28"
         seen = fleet.version
         assert "fresh_tool" not in await names(fleet, "sdk2")
+        assert await fleet.find_tool(ToolRef(server="sdk2", name="fresh_tool")) is None
         await fleet.call_tool(ToolRef(server="sdk2", name="add_tool"), {"name": "fresh_tool"})
         with anyio.fail_after(30):
             while "fresh_tool" not in await names(fleet, "sdk2"):
                 seen = await fleet.wait_changed(seen)
+        found = await fleet.find_tool(ToolRef(server="sdk2", name="fresh_tool"))
+        assert found is not None and found in await fleet.list_tools()
+        assert await fleet.find_tool(ToolRef(server="nope", name="fresh_tool")) is None
         result = await fleet.call_tool(ToolRef(server="sdk2", name="fresh_tool"), {})
         assert result.structured == {"result": "I am fresh_tool"}
 
