@@ -14,8 +14,7 @@ import sys
 from typing import Any, cast
 
 from gateway.app import open_gateway
-from gateway.cli._common import add_fleet_options
-from gateway.config import load_settings
+from gateway.cli._common import add_fleet_options, load_fleet_settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.models import BedrockModelClient
 from gateway.orchestrator import Hooks, Mode, RunResult, ask
@@ -57,7 +56,7 @@ def _err(text: str) -> None:
 
 
 async def _ask(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    settings = await load_fleet_settings(args)
     if args.sandbox is not None:
         settings = settings.model_copy(
             update={"sandbox": settings.sandbox.model_copy(update={"backend": args.sandbox})}

@@ -1,10 +1,15 @@
-"""Options shared by every subcommand that needs the fleet."""
+"""Options shared by every subcommand that needs the fleet, and loading the settings they name."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 
-__all__ = ["add_fleet_options"]
+import anyio.to_thread
+
+from gateway.config import GatewaySettings, load_settings
+
+__all__ = ["add_fleet_options", "load_fleet_settings"]
 
 
 def add_fleet_options(parser: argparse.ArgumentParser) -> None:
@@ -20,4 +25,15 @@ def add_fleet_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         default=None,
         help="MCP servers JSON file in Claude Desktop/Cursor ('mcpServers') or VS Code ('servers') format",
+    )
+
+
+async def load_fleet_settings(args: argparse.Namespace) -> GatewaySettings:
+    """The settings `--config` / `--servers` name, read in a worker thread (file I/O is blocking).
+
+    Raises:
+        ConfigError: a file is missing or invalid (the message names the file and key).
+    """
+    return await anyio.to_thread.run_sync(
+        functools.partial(load_settings, config_file=args.config, servers_file=args.servers)
     )

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.cli._common import add_fleet_options
-from gateway.config import load_settings
+from gateway.cli._common import add_fleet_options, load_fleet_settings
 from gateway.sandbox._image import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_BOOTSTRAP_TAG,
@@ -62,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
 
 
 async def _build(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    settings = await load_fleet_settings(args)
     tag: str = args.tag or settings.sandbox.image
     options = ImageBuildOptions(
         tag=tag,
@@ -87,7 +86,7 @@ async def _build(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    settings = await load_fleet_settings(args)
     tag: str = args.tag or settings.sandbox.image
     state = await image_status(tag, docker_host=settings.sandbox.docker_host)
     print(f"{tag}: {state}")

@@ -14,8 +14,7 @@ import anyio
 import anyio.to_thread
 
 from gateway.app import open_gateway
-from gateway.cli._common import add_fleet_options
-from gateway.config import load_settings
+from gateway.cli._common import add_fleet_options, load_fleet_settings
 from gateway.errors import ConfigError
 from gateway.executor import ExecutionResult
 from gateway.policy import AskFn
@@ -68,7 +67,7 @@ async def _read_code(file: str) -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    settings = await load_fleet_settings(args)
     code = await _read_code(args.file)
     # One execution: a warm pool would only start containers nobody uses.
     updates: dict[str, Any] = {"sandbox": settings.sandbox.model_copy(update={"pool_size": 0})}

@@ -11,8 +11,8 @@ from typing import Any
 
 import anyio
 
-from gateway.cli._common import add_fleet_options
-from gateway.config import ServeSettings, load_settings
+from gateway.cli._common import add_fleet_options, load_fleet_settings
+from gateway.config import ServeSettings
 from gateway.server import open_server, serve_http, serve_stdio, transport_security
 
 __all__ = ["register"]
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config, servers_file=args.servers)
+    settings = await load_fleet_settings(args)
     overrides: dict[str, Any] = {
         key: value
         for key, value in (

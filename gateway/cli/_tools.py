@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import sys
 from typing import Any, Literal
 
-import anyio
-
 from gateway.catalog import Catalog, build_catalog
-from gateway.cli._common import add_fleet_options
-from gateway.config import GatewaySettings, load_settings
+from gateway.cli._common import add_fleet_options, load_fleet_settings
+from gateway.config import GatewaySettings
 from gateway.policy import FilteredToolSource
 from gateway.stubs import catalog_json, render_module, render_prompt
 from gateway.upstream import connect_fleet
@@ -72,10 +69,7 @@ def render_catalog(catalog: Catalog, settings: GatewaySettings, output: Format) 
 
 
 async def _tools(args: argparse.Namespace) -> int:
-    # Reading the files is blocking I/O: off the event loop, like every other blocking call.
-    settings = await anyio.to_thread.run_sync(
-        functools.partial(load_settings, config_file=args.config, servers_file=args.servers)
-    )
+    settings = await load_fleet_settings(args)
     servers = settings.resolved_servers()
     failed: list[str] = []
     async with connect_fleet(servers) as fleet:

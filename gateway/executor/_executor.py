@@ -327,7 +327,7 @@ async def _crashed(run: Run, sandbox: BaseSandbox) -> None:
         how = f"exited with status {status}"
     message = f"the sandbox runner {how} before reporting an outcome"
     try:
-        diagnostics = sandbox.diagnostics().strip()
+        diagnostics = (await sandbox.diagnostics()).strip()
     except Exception:  # diagnostics only decorate the message; a failing backend must not hide the crash
         logger.exception("reading diagnostics of sandbox %s failed", sandbox.info.id)
         diagnostics = ""

@@ -47,7 +47,7 @@ class BaseSandbox(ABC):
         """Read the next chunk of protocol output; `anyio.EndOfStream` when it ends."""
 
     @abstractmethod
-    def diagnostics(self) -> str:
+    async def diagnostics(self) -> str:
         """The runner's non-protocol output so far (capped), for error messages."""
 
     @abstractmethod

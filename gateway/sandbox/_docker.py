@@ -238,7 +238,7 @@ class DockerSandbox(BaseSandbox):
         self._diag += chunk[: max(room, 0)]
         self._diag_dropped += max(len(chunk) - max(room, 0), 0)
 
-    def diagnostics(self) -> str:
+    async def diagnostics(self) -> str:
         """The container's stderr so far (capped), plus what the engine said about its death."""
         text = self._diag.decode("utf-8", "replace")
         if self._diag_dropped:
@@ -391,7 +391,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
         configured = self.settings.runtime_injection
         if configured != "auto":
             return configured
-        if labels.get(DIGEST_LABEL) == bridge_digest():
+        if labels.get(DIGEST_LABEL) == await anyio.to_thread.run_sync(bridge_digest):  # reads the bridge sources
             return "baked"
         if DIGEST_LABEL in labels:
             logger.warning(
@@ -514,7 +514,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                         raise SandboxUnavailableError(await _describe_early_exit(sandbox)) from None
                 await _wait_hello(sandbox)
         except TimeoutError:
-            diagnostics = sandbox.diagnostics() if sandbox else ""
+            diagnostics = await sandbox.diagnostics() if sandbox else ""
             await self._discard(container_id, sandbox)
             raise SandboxUnavailableError(
                 f"the sandbox did not start within {self.settings.start_timeout_s:g} s"
@@ -602,7 +602,7 @@ async def _describe_early_exit(sandbox: DockerSandbox) -> str:
         EXIT_NO_PAYLOAD: "the bridge runtime was not received",
         127: "the image has no such interpreter (set [sandbox] python)",
     }.get(code or 0, f"exit code {code}")
-    diagnostics = sandbox.diagnostics().strip()
+    diagnostics = (await sandbox.diagnostics()).strip()
     return f"the sandbox runner exited before it was ready ({reason})" + (f": {diagnostics}" if diagnostics else "")
 
 

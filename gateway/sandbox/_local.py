@@ -64,12 +64,11 @@ class LocalProcessSandbox(BaseSandbox):
         assert self._process.stdout is not None
         return await self._process.stdout.receive(max_bytes)
 
-    def diagnostics(self) -> str:
-        """The runner's stderr (its own failures; user output travels in frames)."""
+    async def diagnostics(self) -> str:
+        """The runner's stderr (its own failures; user output travels in frames), read in a worker thread."""
         if self._diagnostics.closed:
             return ""
-        with open(self._diagnostics.name, "rb") as file:
-            return file.read(MAX_DIAGNOSTICS_BYTES).decode("utf-8", "replace")
+        return await anyio.to_thread.run_sync(_read_diagnostics, self._diagnostics.name)
 
     async def exit_status(self) -> int | None:
         """The runner's exit code, if it has exited."""
@@ -162,6 +161,14 @@ class LocalProcessBackend(BaseSandboxBackend):
                 await sandbox.aclose()
 
 
+def _read_diagnostics(path: str) -> str:
+    try:
+        with open(path, "rb") as file:
+            return file.read(MAX_DIAGNOSTICS_BYTES).decode("utf-8", "replace")
+    except FileNotFoundError:  # closed and removed meanwhile
+        return ""
+
+
 def _open_diagnostics(workdir: str) -> IO[bytes]:
     return open(os.path.join(workdir, ".runner-stderr"), "w+b")  # noqa: SIM115 - closed by the sandbox
 
@@ -174,7 +181,7 @@ async def _await_hello(sandbox: LocalProcessSandbox) -> None:
                 chunk = await sandbox.receive()
             except anyio.EndOfStream:
                 raise SandboxUnavailableError(
-                    f"the runner exited before saying hello: {sandbox.diagnostics().strip()[-2000:]}"
+                    f"the runner exited before saying hello: {(await sandbox.diagnostics()).strip()[-2000:]}"
                 ) from None
             try:
                 messages = decoder.feed(chunk)

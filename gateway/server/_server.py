@@ -8,7 +8,6 @@ discovered so far; when the catalog changes the description changes and clients 
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 from typing import Any, Final
 
@@ -20,6 +19,7 @@ from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 
+from gateway import __version__
 from gateway.app import Gateway
 from gateway.errors import GatewayError
 from gateway.executor import ExecutionHooks
@@ -38,13 +38,6 @@ INSTRUCTIONS: Final = (
     "One tool runs Python that calls every tool of the configured MCP servers as async functions, "
     "in a fresh sandbox per call. Read the tool's description for the functions and the rules."
 )
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("ptc-gateway")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 class _OneToolServer(Server[Any]):
@@ -74,7 +67,7 @@ class GatewayServer:
         self.tool_name = gateway_.settings.serve.tool_name
         self.server: Server[Any] = _OneToolServer(
             SERVER_NAME,
-            version=_version(),
+            version=__version__,
             title="PTC gateway",
             instructions=INSTRUCTIONS,
             on_list_tools=self._list_tools,

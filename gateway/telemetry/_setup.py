@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Literal
 
 from opentelemetry import metrics, trace
@@ -23,6 +22,7 @@ if TYPE_CHECKING:  # the SDK is imported only when telemetry is on (it costs ~0.
     from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter
 
+from gateway import __version__
 from gateway.errors import ConfigError
 from gateway.telemetry._telemetry import CAPTURE_MAX_CHARS, CaptureSettings, Telemetry
 
@@ -125,11 +125,7 @@ def _resource(service_name: str) -> Resource:
     resource = Resource.create()
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": service_name}))
-    try:
-        resource = resource.merge(Resource({"service.version": version("ptc-gateway")}))
-    except PackageNotFoundError:
-        pass
-    return resource
+    return resource.merge(Resource({"service.version": __version__}))
 
 
 def capture_from_env(env: Mapping[str, str] | None = None) -> CaptureSettings:

@@ -18,8 +18,6 @@ through a `subscriptions/listen` stream on a modern one.
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -36,6 +34,7 @@ from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
 from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from gateway import __version__
 from gateway.config import RemoteServerConfig, StdioServerConfig
 from gateway.errors import ServerUnavailableError, UpstreamError
 from gateway.tools import CallOptions, JsonValue, ToolResult, ToolSpec
@@ -99,15 +98,6 @@ FleetEventHandler = Callable[[FleetEvent], Awaitable[None]]
 def _backoff_s(failures: int) -> float:
     """Delay before the next attempt after `failures` consecutive failures (0 → none)."""
     return 0.0 if failures <= 0 else min(BACKOFF_INITIAL_S * 2 ** (failures - 1), BACKOFF_MAX_S)
-
-
-@functools.cache
-def _client_version() -> str:
-    """Our version for `clientInfo`; cached, because the metadata lookup scans site-packages."""
-    try:
-        return importlib.metadata.version(CLIENT_NAME)
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
 
 
 class _Signal:
@@ -324,7 +314,7 @@ class ServerConnection:
         client = Client(
             open_transport(self.config, errlog=errlog, on_closed=lost.set, on_session_expired=session_expired),
             message_handler=on_message,
-            client_info=types.Implementation(name=CLIENT_NAME, version=_client_version()),
+            client_info=types.Implementation(name=CLIENT_NAME, version=__version__),
             cache=None,  # we keep our own catalog; every tools/list goes to the server
         )
         return _Live(client=client, lost=lost, expired=expired), refresh

@@ -6,11 +6,13 @@ ever waits for the slowest (or a hanging) server unless it asks to (`wait_ready`
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.to_thread
 
 from gateway.config import RemoteServerConfig, StdioServerConfig
 from gateway.errors import UnknownToolError
@@ -112,8 +114,23 @@ class Fleet(BaseToolSource):
 
     async def _run(self) -> None:
         async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, _preload_lazy_imports, name="mcp-preload")
             for connection in self._connections.values():
                 tg.start_soon(connection.run, name=f"mcp-server:{connection.name}")
+
+
+_LAZY_IMPORTS = ("jsonschema",)
+"""Modules the SDK imports on first use inside a call: `jsonschema` (for results with an output
+schema) reads its metaschemas from disk at import, ~0.1 s that would stall the event loop on the
+first such call; a worker thread imports them up front instead."""
+
+
+def _preload_lazy_imports() -> None:
+    for name in _LAZY_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # optional: the SDK imports it lazily and copes without it
+            logger.debug("could not preload %s", name, exc_info=True)
 
 
 @asynccontextmanager

@@ -12,12 +12,14 @@ config. Nothing else of the gateway's environment reaches the child (no `AWS_*`,
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Self, TextIO
 
 import anyio
+import anyio.to_thread
 import httpx2
 from mcp.client import Transport
 from mcp.client._transport import ReadStream, TransportStreams
@@ -100,11 +102,40 @@ async def _http(
         if response.status_code == 404 and _SESSION_HEADER in response.request.headers:
             on_session_expired()
 
+    verify = await _ssl_context()
     async with (
-        httpx2.AsyncClient(headers=config.headers, timeout=timeout, event_hooks={"response": [watch]}) as http,
+        httpx2.AsyncClient(
+            headers=config.headers, timeout=timeout, event_hooks={"response": [watch]}, verify=verify
+        ) as http,
         streamable_http_client(config.url, http_client=http) as streams,
     ):
         yield streams
+
+
+@asynccontextmanager
+async def _sse(config: RemoteServerConfig) -> AsyncGenerator[TransportStreams, None]:
+    verify = await _ssl_context()
+
+    def client_factory(
+        headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth: httpx2.Auth | None = None
+    ) -> httpx2.AsyncClient:
+        if timeout is None:
+            timeout = httpx2.Timeout(HTTP_CONNECT_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, verify=verify)
+
+    async with sse_client(
+        config.url, headers=dict(config.headers), timeout=HTTP_CONNECT_TIMEOUT_S, httpx_client_factory=client_factory
+    ) as streams:
+        yield streams
+
+
+async def _ssl_context() -> ssl.SSLContext:
+    """Httpx's default TLS context (CA bundle, `SSL_CERT_FILE`...), built in a worker thread.
+
+    Loading the CA bundle reads and parses files for tens of milliseconds: an `AsyncClient` left
+    to do it itself would block the event loop on every (re)connection.
+    """
+    return await anyio.to_thread.run_sync(httpx2.create_ssl_context)
 
 
 def open_transport(
@@ -125,7 +156,7 @@ def open_transport(
             params = StdioServerParameters(command=config.command, args=config.args, env=config.env, cwd=config.cwd)
             inner = stdio_client(params, errlog=errlog) if errlog is not None else stdio_client(params)
         case RemoteServerConfig(type="sse"):
-            inner = sse_client(config.url, headers=dict(config.headers), timeout=HTTP_CONNECT_TIMEOUT_S)
+            inner = _sse(config)
         case RemoteServerConfig():
             inner = _http(config, on_session_expired)
     return _watched(inner, on_closed)

@@ -19,7 +19,7 @@ class IdleSandbox(BaseSandbox):
     async def receive(self, max_bytes: int = 65536) -> bytes:
         raise anyio.EndOfStream
 
-    def diagnostics(self) -> str:
+    async def diagnostics(self) -> str:
         return ""
 
     async def exit_status(self) -> int | None:
