@@ -305,9 +305,17 @@ class FrameDecoder:
         self._frame_nonce = nonce_text
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""Strict JSON: NaN and Infinity, which `json.loads` accepts, are refused like any other non-JSON."""
+
+
 def _parse_body(body: bytes) -> dict[str, Any]:
     try:
-        message = json.loads(body.decode("utf-8"))
+        message = _DECODER.decode(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: nested too deep
         raise FrameError(f"frame body is not valid JSON: {e}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):  # pyright: ignore[reportUnknownMemberType]

@@ -40,6 +40,8 @@ def test_oversized_frame_is_refused_from_its_header() -> None:
         (b"#PTC 1 " + b"0" * 32 + b" 2\n[]\n", "not an object"),
         (b"#PTC 1 " + b"0" * 32 + b" 2\n{}X", "not followed by a newline"),
         (b"#PTC 1 " + b"0" * 32 + b" 3\n{x}\n", "not valid JSON"),
+        (b"#PTC 1 " + b"0" * 32 + b' 11\n{"x":[NaN]}\n', "NaN is not JSON"),
+        (b"#PTC 1 " + b"0" * 32 + b' 15\n{"x":-Infinity}\n', "-Infinity is not JSON"),
         (b"#PTC 1 " + b"Z" * 32 + b" 2\n{}\n", "malformed nonce"),
     ],
 )
