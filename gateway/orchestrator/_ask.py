@@ -9,7 +9,8 @@ from gateway.config import ModelSettings
 from gateway.models import BaseModelClient, ModelProfile
 from gateway.orchestrator._accounting import Mode, RunResult
 from gateway.orchestrator._classic import run_classic
-from gateway.orchestrator._ptc import Hooks, run_ptc
+from gateway.orchestrator._loop import Hooks
+from gateway.orchestrator._ptc import run_ptc
 from gateway.policy import ApprovalToolSource
 
 __all__ = ["ask"]

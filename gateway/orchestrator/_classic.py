@@ -13,22 +13,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import anyio
-
 from gateway.config import ModelSettings
 from gateway.errors import ConfigError, UpstreamError
 from gateway.models import (
     BaseModelClient,
     Message,
     ModelProfile,
-    ModelRequest,
     ToolDefinition,
-    ToolResultBlock,
+    ToolUseBlock,
     configured_profile,
 )
-from gateway.orchestrator._accounting import Meter, RunResult, Stop
+from gateway.orchestrator._accounting import Meter, RunResult
+from gateway.orchestrator._loop import Hooks, answer_tool_uses, converse
 from gateway.orchestrator._prompt import cap_text
-from gateway.orchestrator._ptc import Hooks, send, user_text
 from gateway.tools import (
     AudioContent,
     BaseToolSource,
@@ -137,41 +134,32 @@ async def run_classic(
         )
     toolset = ClassicToolset.build(await source.list_tools())
     meter = Meter(mode="classic", model_id=model.model_id)
-    messages: list[Message] = [user_text(question)]
-    answer = ""
-    stop: Stop = "max_turns"
-    with anyio.move_on_after(settings.run_timeout_s) as scope:
-        for _ in range(settings.classic_max_turns):
-            request = ModelRequest(
-                system=CLASSIC_SYSTEM_PROMPT,
-                messages=tuple(messages),
-                tools=toolset.definitions,
-                max_tokens=settings.max_tokens,
-                temperature=settings.temperature,
-                cache=profile.cache_points,
-            )
-            response = await send(model, request, hooks)
-            meter.add_response(response)
-            messages.append(response.message)
-            answer = response.message.text
-            uses = response.message.tool_uses
-            if not uses:
-                stop = "answered"
-                break
-            results: list[ToolResultBlock] = []
-            for use in uses:
-                text, is_error = await _call(source, toolset, use.name, use.input, hooks)
-                if use.name in toolset.refs:
-                    meter.tool_calls += 1
-                text = cap_text(text, settings.tool_result_max_bytes)
-                meter.add_output(text)
-                if hooks.on_result is not None:
-                    await hooks.on_result(text, is_error)
-                results.append(ToolResultBlock(tool_use_id=use.id, text=text, is_error=is_error))
-            messages.append(Message(role="user", content=tuple(results)))
-    if scope.cancelled_caught:
-        stop = "timeout"
-    return RunResult(answer=answer.strip(), stop=stop, stats=meter.freeze())
+
+    async def call_tool(use: ToolUseBlock) -> tuple[str, bool]:
+        text, is_error = await _call(source, toolset, use.name, use.input, hooks)
+        if use.name in toolset.refs:
+            meter.tool_calls += 1
+        text = cap_text(text, settings.tool_result_max_bytes)
+        meter.add_output(text)
+        if hooks.on_result is not None:
+            await hooks.on_result(text, is_error)
+        return text, is_error
+
+    async def take_turn(message: Message) -> Message | None:
+        return await answer_tool_uses(message, call_tool)
+
+    return await converse(
+        question,
+        model=model,
+        system=CLASSIC_SYSTEM_PROMPT,
+        tools=toolset.definitions,
+        take_turn=take_turn,
+        max_turns=settings.classic_max_turns,
+        settings=settings,
+        profile=profile,
+        meter=meter,
+        hooks=hooks,
+    )
 
 
 async def _call(
