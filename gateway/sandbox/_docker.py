@@ -54,7 +54,15 @@ from gateway.sandbox._runtime import (
     runner_command,
 )
 
-__all__ = ["LABEL_HOST", "LABEL_OWNER", "LABEL_PID", "DockerSandbox", "DockerSandboxBackend"]
+__all__ = [
+    "LABEL_HOST",
+    "LABEL_OWNER",
+    "LABEL_PID",
+    "READ_CHUNK_BYTES",
+    "UNREAD_PAUSE_BYTES",
+    "DockerSandbox",
+    "DockerSandboxBackend",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +73,8 @@ LABEL_HOST = "ptc-gateway.host"
 
 _STDOUT = 1
 _STDERR = 2
-_RECV_BYTES = 256 * 1024
-_BUFFERED_MAX_BYTES = 1024 * 1024
+READ_CHUNK_BYTES = 256 * 1024
+UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
 _HELLO_MAX_BYTES = 64 * 1024
 
@@ -95,7 +103,7 @@ class DockerSandbox(BaseSandbox):
         self._memory_mb = memory_mb
         self._on_close = on_close
         # Demultiplexer state: an incomplete header, the stream and bytes left of the current chunk.
-        self._recv_buffer = bytearray(_RECV_BYTES)
+        self._recv_buffer = bytearray(READ_CHUNK_BYTES)
         self._recv_view = memoryview(self._recv_buffer)
         self._header = b""
         self._stream = 0
@@ -153,7 +161,7 @@ class DockerSandbox(BaseSandbox):
                 self._waiter = None
         chunk = bytes(self._stdout[:max_bytes])
         del self._stdout[:max_bytes]
-        if self._loop is not None and not self._watching and len(self._stdout) < _BUFFERED_MAX_BYTES:
+        if self._loop is not None and not self._watching and len(self._stdout) < UNREAD_PAUSE_BYTES:
             self._watch(self._loop)  # caught up: read again
         return chunk
 
@@ -179,7 +187,7 @@ class DockerSandbox(BaseSandbox):
             size = 0
         if size:
             self._demux(self._recv_view[:size])
-            if len(self._stdout) >= _BUFFERED_MAX_BYTES:
+            if len(self._stdout) >= UNREAD_PAUSE_BYTES:
                 self._unwatch()
         else:
             self._eof = True

@@ -17,11 +17,11 @@ from gateway.errors import SandboxUnavailableError
 from gateway.sandbox import create_backend
 from gateway.sandbox._base import BaseSandbox
 from gateway.sandbox._docker import (
-    _BUFFERED_MAX_BYTES,
-    _RECV_BYTES,
     LABEL_HOST,
     LABEL_OWNER,
     LABEL_PID,
+    READ_CHUNK_BYTES,
+    UNREAD_PAUSE_BYTES,
     DockerSandbox,
     DockerSandboxBackend,
 )
@@ -336,7 +336,7 @@ async def test_a_flood_the_gateway_does_not_read_stays_in_the_container_and_noth
         try:
             await sandbox.send(encode_frame(nonce, job))
             await anyio.sleep(1.5)  # the runner writes as fast as it can; nobody receives
-            assert 0 < sandbox.unread_bytes <= _BUFFERED_MAX_BYTES + _RECV_BYTES
+            assert 0 < sandbox.unread_bytes <= UNREAD_PAUSE_BYTES + READ_CHUNK_BYTES
             decoder = FrameDecoder(nonce=nonce)
             received = 0
             done: dict[str, Any] | None = None
@@ -347,7 +347,7 @@ async def test_a_flood_the_gateway_does_not_read_stays_in_the_container_and_noth
                             received += len(message["data"])
                         elif message["type"] == "done":
                             done = message
-                    assert sandbox.unread_bytes <= _BUFFERED_MAX_BYTES + _RECV_BYTES
+                    assert sandbox.unread_bytes <= UNREAD_PAUSE_BYTES + READ_CHUNK_BYTES
             assert done["ok"] and done["stdout_dropped"] == 0
             assert received == printed
         finally:
