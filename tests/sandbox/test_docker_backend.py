@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from bridge.protocol import FrameDecoder, encode_frame, new_nonce
@@ -153,6 +154,25 @@ async def test_warm_pool_hands_out_started_containers_and_leaves_nothing() -> No
         await second.aclose()
         owner = backend.owner
     assert count_owned_containers(owner) == 0
+
+
+async def test_a_pooled_container_that_dies_while_idle_is_never_handed_out() -> None:
+    async with DockerSandboxBackend(docker_settings(pool_size=1), LIMITS) as backend:
+        with anyio.fail_after(60):
+            while backend.pool_ready < 1:  # noqa: ASYNC110 - the pool has no public "ready" event
+                await anyio.sleep(0.05)
+        (pooled,) = backend.owned_containers
+        await anyio.run_process(["docker", "kill", pooled])
+        await anyio.sleep(0.5)  # the attach socket's reader sees the end of the stream
+        sandbox = await backend.acquire()
+        try:
+            assert sandbox.info.id != pooled[:12]
+            assert (await run_job(sandbox, "print('alive')"))["stdout"] == "alive\n"
+        finally:
+            await sandbox.aclose()
+        with anyio.fail_after(30):
+            while pooled in backend.owned_containers:  # noqa: ASYNC110 - the dead one is discarded in the background
+                await anyio.sleep(0.05)
 
 
 async def test_cold_start_when_pool_is_empty() -> None:
