@@ -99,7 +99,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def cli() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--config", help="gateway TOML (default configs/gateway.toml)")
     parser.add_argument("--backend", choices=["docker", "local-process"], help="override [sandbox].backend")
     parser.add_argument("--show-prompt", action="store_true", help="also print the exact prompt text")

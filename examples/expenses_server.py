@@ -302,15 +302,19 @@ def create_server(company: Company | None = None) -> MCPServer:
     return server
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def serve_from_command_line(server: MCPServer, description: str) -> None:
+    """Serve over stdio, or streamable HTTP with `--http PORT` (shared with the sibling demo)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT/mcp")
     args = parser.parse_args()
-    server = create_server()
     if args.http is None:
         server.run()
     else:
         server.run("streamable-http", host="127.0.0.1", port=args.http)
+
+
+def main() -> None:
+    serve_from_command_line(create_server(), (__doc__ or "").splitlines()[0])
 
 
 if __name__ == "__main__":

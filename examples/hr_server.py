@@ -19,7 +19,6 @@ or over streamable HTTP on 127.0.0.1::
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from expenses_server import Company, build_company  # noqa: E402 - the sibling demo defines the people
+from expenses_server import Company, build_company, serve_from_command_line  # noqa: E402 - the sibling demo defines the people
 
 HR_SEED = 4242
 
@@ -146,14 +145,7 @@ def create_server(company: Company | None = None) -> MCPServer:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT/mcp")
-    args = parser.parse_args()
-    server = create_server()
-    if args.http is None:
-        server.run()
-    else:
-        server.run("streamable-http", host="127.0.0.1", port=args.http)
+    serve_from_command_line(create_server(), (__doc__ or "").splitlines()[0])
 
 
 if __name__ == "__main__":
