@@ -2,12 +2,13 @@
 
 from gateway.config._load import DEFAULT_CONFIG_FILE, load_settings
 from gateway.config._model import ModelSettings
-from gateway.config._sandbox import ExecutionLimits, SandboxSettings
+from gateway.config._sandbox import AgentCoreSettings, ExecutionLimits, SandboxSettings
 from gateway.config._serve import ApprovalSettings, ServeSettings, StubSettings
 from gateway.config._servers import RemoteServerConfig, ServerConfig, ServerKind, StdioServerConfig
 from gateway.config._settings import GatewaySettings
 
 __all__ = [
+    "AgentCoreSettings",
     "DEFAULT_CONFIG_FILE",
     "ApprovalSettings",
     "ExecutionLimits",
