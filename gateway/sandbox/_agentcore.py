@@ -37,6 +37,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from functools import cache, partial
 from importlib import resources
 from typing import Any, Self
@@ -293,15 +294,22 @@ class AgentCoreSandbox(BaseSandbox):
             task_status.started()
             try:
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._push_loop, tg)
-                    await self._poll_loop()
-                    tg.cancel_scope.cancel()  # the runner is done: nothing more to push
-            except SandboxError as e:
-                self._channel_error = str(e)
-                logger.warning("%s", e)
+                    tg.start_soon(self._guard, self._push_loop, tg)
+                    await self._guard(self._poll_loop, tg)
+                    tg.cancel_scope.cancel()  # the runner is done (or the channel failed): nothing more to push
             finally:
                 self._pushed.set()  # a sender waiting for room sees the failure
                 self._inbox_send.close()
+
+    async def _guard(self, loop: Callable[[], Awaitable[None]], tg: TaskGroup) -> None:
+        """Run one loop of the channel; its failure ends the channel (the executor then sees the end of output)."""
+        try:
+            await loop()
+        except SandboxError as e:
+            if self._channel_error is None:
+                self._channel_error = str(e)
+                logger.warning("%s", e)
+            tg.cancel_scope.cancel()
 
     async def _poll_loop(self) -> None:
         while True:
@@ -317,24 +325,20 @@ class AgentCoreSandbox(BaseSandbox):
                 self._exit = code
                 return
 
-    async def _push_loop(self, tg: TaskGroup) -> None:
-        try:
-            while True:
-                await self._outbox_ready.wait()
-                self._outbox_ready = anyio.Event()
-                while self._outbox:
-                    self._pushing = True
-                    data = bytes(self._outbox[:_MAX_PUSH_BYTES])
-                    del self._outbox[: len(data)]
-                    seq = self._next_push
-                    self._next_push += 1
-                    await self._push(seq, data)
-                    self._pushing = False
-                    self._pushed.set()
-                    self._pushed = anyio.Event()
-        except SandboxError:
-            tg.cancel_scope.cancel()
-            raise
+    async def _push_loop(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready = anyio.Event()
+            while self._outbox:
+                self._pushing = True
+                data = bytes(self._outbox[:_MAX_PUSH_BYTES])
+                del self._outbox[: len(data)]
+                seq = self._next_push
+                self._next_push += 1
+                await self._push(seq, data)
+                self._pushing = False
+                self._pushed.set()
+                self._pushed = anyio.Event()
 
     async def poll(self, offset: int, *, wait_s: float) -> tuple[bytes, int | None, str]:
         """One long poll: (bytes past `offset`, the runner's exit code once all is read, its stderr tail)."""
@@ -399,6 +403,8 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         self.limits = limits
         self.api = AgentCoreApi(settings.agentcore)
         self._live: set[str] = set()
+        self._sandboxes: dict[str, AgentCoreSandbox] = {}
+        """Sandboxes not yet closed (closed with the backend: their channels' streams too)."""
         self._tg: TaskGroup | None = None
         self._pool: WarmPool[AgentCoreSandbox] | None = None
         self._closed = False
@@ -472,6 +478,7 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
             offset=handle.offset,
             next_push=handle.next_push,
         )
+        self._sandboxes[handle.session_id] = sandbox
         await self._tg.start(sandbox.run_channel)
         return sandbox
 
@@ -494,6 +501,7 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
             offset=0,
             next_push=1,
         )
+        self._sandboxes[session_id] = sandbox
         try:
             with anyio.fail_after(self.settings.start_timeout_s):
                 await sandbox.boot()
@@ -514,6 +522,7 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
 
     async def stop_session(self, session_id: str) -> None:
         """Stop a session we own (retried; one already gone is fine). Failures are logged: the lifetime ends it."""
+        self._sandboxes.pop(session_id, None)
         if session_id not in self._live:
             return  # stopped already (or detached into a handle)
         try:
@@ -526,6 +535,7 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
     def forget(self, session_id: str) -> None:
         """No longer own this session (it was detached into a handle)."""
         self._live.discard(session_id)
+        self._sandboxes.pop(session_id, None)
 
     async def aclose(self) -> None:
         """Stop the channels and the pool, then stop every session still owned."""
@@ -540,7 +550,9 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
             if self._pool is not None:
                 await self._pool.aclose()
             async with anyio.create_task_group() as tg:
-                for session_id in list(self._live):
+                for sandbox in list(self._sandboxes.values()):
+                    tg.start_soon(_close, sandbox)
+                for session_id in self._live - set(self._sandboxes):
                     tg.start_soon(self.stop_session, session_id)
             await self.api.aclose()
 

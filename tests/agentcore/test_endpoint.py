@@ -41,7 +41,9 @@ def test_tools_run_in_a_session_without_network(agentcore: Endpoint, c: Any) -> 
         assert done["structuredContent"]["stderr"] == "err\n"
         assert done["structuredContent"]["exitCode"] == 3
 
-        code = "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), 2)\nexcept OSError:\n    print('none')"  # noqa: E501
+        code = (
+            "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), 2)\nexcept OSError:\n    print('none')"  # noqa: E501
+        )
         ran = invoke(c, session, "executeCode", code=code, language="python")
         assert ran["structuredContent"]["stdout"] == "none\n"
 
