@@ -75,6 +75,11 @@ def relay_source() -> str:
     return resources.files("gateway.sandbox").joinpath("_agentcore_relay.py").read_text("utf-8")
 
 
+def _runtime_sources() -> list[tuple[str, str]]:
+    """(relative path, text) of everything shipped into a session: the bridge package and the relay."""
+    return [*bridge_sources().items(), ("relay.py", relay_source())]
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AgentCoreHandle:
     """Everything the gateway side of a running execution's channel needs, to re-attach from another process.
@@ -239,10 +244,8 @@ class AgentCoreSandbox(BaseSandbox):
 
     async def boot(self) -> None:
         """Ship the bridge and the relay, start the runner through the relay, and read its hello."""
-        files: list[dict[str, Any]] = [
-            {"path": f"{self.directory}/{path}", "text": text} for path, text in bridge_sources().items()
-        ]
-        files.append({"path": f"{self.directory}/relay.py", "text": relay_source()})
+        sources = await anyio.to_thread.run_sync(_runtime_sources)  # read from disk once, then cached
+        files: list[dict[str, Any]] = [{"path": f"{self.directory}/{path}", "text": text} for path, text in sources]
         written = await self._api.invoke(self.session_id, "writeFiles", {"content": files})
         self._check(written, "writeFiles")
         started = await self._api.invoke(

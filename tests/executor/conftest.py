@@ -65,6 +65,8 @@ AGENTCORE_TESTS = frozenset(
         "test_runner_dying_is_a_crash",
         "test_100_mb_printed_is_capped",
         "test_subprocesses_inherit_no_protocol_channel",
+        "test_an_execution_with_tool_calls",
+        "test_failures",
     }
 )
 """The behavioural tests that also run against the AgentCore backend."""
