@@ -35,6 +35,9 @@ import binascii
 import dataclasses
 import json
 import logging
+import os
+import re
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -67,6 +70,8 @@ _STDERR_CHARS = 16 * 1024
 _POOL_MARGIN_S = 60.0
 """A pooled session is handed out only if it will live this much longer than an execution may take."""
 _DETACH_FLUSH_S = 30.0
+_NAME_PREFIX = "ptc-gateway-"
+_NAME = re.compile(r"ptc-gateway-(?P<host>[A-Za-z0-9]{1,40})-(?P<pid>[0-9]{1,10})-[0-9a-f]{12}")
 
 
 @cache
@@ -405,6 +410,7 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         self.settings = settings
         self.limits = limits
         self.api = AgentCoreApi(settings.agentcore)
+        self._host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"
         self._live: set[str] = set()
         self._sandboxes: dict[str, AgentCoreSandbox] = {}
         """Sandboxes not yet closed (closed with the backend: their channels' streams too)."""
@@ -424,6 +430,7 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
 
     async def __aenter__(self) -> Self:
         await self.api.client()
+        await self.reap_orphans()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         if self.settings.pool_size:
@@ -436,6 +443,36 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
             )
             self._tg.start_soon(self._pool.run, self._tg)
         return self
+
+    def session_name(self) -> str:
+        """`ptc-gateway-<host>-<pid>-<random>`: lets a later gateway on this host find our orphans."""
+        return f"{_NAME_PREFIX}{self._host}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+    async def reap_orphans(self) -> int:
+        """Stop READY sessions started by gateways on this host that are no longer running. Returns the count.
+
+        Without `ListCodeInterpreterSessions` permission it logs why and reaps nothing: those
+        sessions then end with their lifetime (`session_timeout_s`).
+        """
+        try:
+            sessions = await self.api.ready_sessions()
+        except SandboxError as e:
+            logger.warning("could not list AgentCore sessions to reap orphans: %s", e)
+            return 0
+        orphans: list[str] = []
+        for session_id, name in sessions:
+            match = _NAME.fullmatch(name)
+            if match is None or match["host"] != self._host:
+                continue
+            pid = int(match["pid"])
+            if pid != os.getpid() and not _pid_alive(pid):
+                orphans.append(session_id)
+        if orphans:
+            logger.info("stopping %d orphaned AgentCore session(s) of dead gateways", len(orphans))
+            async with anyio.create_task_group() as tg:
+                for session_id in orphans:
+                    tg.start_soon(self.api.stop_session, session_id)
+        return len(orphans)
 
     def _fresh_enough(self, sandbox: AgentCoreSandbox) -> bool:
         return sandbox.expires_at - time.time() > self.limits.execution_timeout_s + _POOL_MARGIN_S
@@ -489,9 +526,7 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         """Start a session, ship the runtime, start the runner and read its hello."""
         began = anyio.current_time()
         config = self.settings.agentcore
-        session_id, _ = await self.api.start_session(
-            name=f"ptc-gateway-{uuid.uuid4().hex[:12]}", timeout_s=config.session_timeout_s
-        )
+        session_id, _ = await self.api.start_session(name=self.session_name(), timeout_s=config.session_timeout_s)
         expires_at = time.time() + config.session_timeout_s
         self._live.add(session_id)
         directory = f"ptc-{uuid.uuid4().hex[:16]}"
@@ -562,3 +597,13 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
 
 async def _close(sandbox: AgentCoreSandbox) -> None:
     await sandbox.aclose()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

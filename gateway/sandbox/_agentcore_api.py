@@ -60,8 +60,12 @@ IAM_ACTIONS = (
     "bedrock-agentcore:InvokeCodeInterpreter",
     "bedrock-agentcore:StopCodeInterpreterSession",
     "bedrock-agentcore:GetCodeInterpreterSession",
+    "bedrock-agentcore:ListCodeInterpreterSessions",
 )
-"""What the gateway's AWS identity must be allowed on the code interpreter (docs/agentcore.md)."""
+"""What the gateway's AWS identity must be allowed on the code interpreter (docs/agentcore.md; List is
+only for reaping the sessions of crashed gateways at start-up)."""
+
+_MAX_LIST_PAGES = 50
 
 _RETRYABLE = frozenset({"ThrottlingException", "InternalServerException", "ServiceUnavailableException"})
 _LOST = frozenset({"ResourceNotFoundException"})
@@ -100,6 +104,7 @@ class _Client(Protocol):
     def stop_code_interpreter_session(self, **kwargs: Any) -> dict[str, Any]: ...
     def get_code_interpreter_session(self, **kwargs: Any) -> dict[str, Any]: ...
     def invoke_code_interpreter(self, **kwargs: Any) -> dict[str, Any]: ...
+    def list_code_interpreter_sessions(self, **kwargs: Any) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -264,6 +269,27 @@ class AgentCoreApi:
             return str(response.get("status", ""))
 
         return await self._call("GetCodeInterpreterSession", session_id, get)
+
+    async def ready_sessions(self) -> list[tuple[str, str]]:
+        """(session id, name) of the code interpreter's READY sessions (paginated, bounded)."""
+        found: list[tuple[str, str]] = []
+        token: str | None = None
+        for _ in range(_MAX_LIST_PAGES):
+
+            def page(client: _Client, token: str | None = token) -> dict[str, Any]:
+                kwargs: dict[str, Any] = {"codeInterpreterIdentifier": self.code_interpreter_id, "maxResults": 100}
+                kwargs["status"] = "READY"
+                if token:
+                    kwargs["nextToken"] = token
+                return client.list_code_interpreter_sessions(**kwargs)
+
+            response = await self._call("ListCodeInterpreterSessions", None, page)
+            items = cast(Sequence[Mapping[str, Any]], response.get("items") or [])
+            found.extend((str(item.get("sessionId", ""))[:40], str(item.get("name") or "")[:100]) for item in items)
+            token = cast(str | None, response.get("nextToken"))
+            if not token:
+                break
+        return found
 
     async def invoke(self, session_id: str, name: ToolName, arguments: Mapping[str, object]) -> InvokeResult:
         """Invoke one tool in the session and read its whole event stream."""

@@ -62,7 +62,7 @@ DEFAULT_SESSION_TIMEOUT_S = 900
 MAX_COMMAND_S = 900.0
 MAX_TASK_OUTPUT_BYTES = 64 * 1024
 _ROUTE = re.compile(
-    r"^/code-interpreters/(?P<ci>[^/]+)/(?P<action>sessions/start|sessions/stop|sessions/get|tools/invoke)$"
+    r"^/code-interpreters/(?P<ci>[^/]+)/(?P<action>sessions/start|sessions/stop|sessions/get|sessions/list|tools/invoke)$"
 )
 _SESSION_ID = re.compile(r"^[0-9a-zA-Z]{1,40}$")
 _INVALID = "FieldValidationFailed"
@@ -317,6 +317,29 @@ class Endpoint:
             self.sessions[session.id] = session
         return session
 
+    def list_sessions(self, ci: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One page of `ListCodeInterpreterSessions` (the token is the next index)."""
+        size = body.get("maxResults", 10)
+        start = int(body.get("nextToken") or 0)
+        with self._lock:
+            chosen = [s for s in self.sessions.values() if body.get("status") in (None, s.status)]
+        page = chosen[start : start + size]
+        items = [
+            {
+                "codeInterpreterIdentifier": ci,
+                "sessionId": s.id,
+                "status": s.status,
+                "createdAt": _timestamp(s.created),
+                "lastUpdatedAt": _timestamp(s.created),
+                **({"name": s.name} if s.name else {}),
+            }
+            for s in page
+        ]
+        answer: dict[str, Any] = {"items": items}
+        if start + size < len(chosen):
+            answer["nextToken"] = str(start + size)
+        return answer
+
     def session(self, session_id: str | None) -> Session:
         if not session_id:
             raise ApiError(400, "ValidationException", "a session id is required", _INVALID)
@@ -536,7 +559,13 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             url = urllib.parse.urlsplit(self.path)
             query = urllib.parse.parse_qs(url.query)
             match = _ROUTE.match(url.path)
-            expected = {"sessions/start": "PUT", "sessions/stop": "PUT", "sessions/get": "GET", "tools/invoke": "POST"}
+            expected = {
+                "sessions/start": "PUT",
+                "sessions/stop": "PUT",
+                "sessions/get": "GET",
+                "sessions/list": "POST",
+                "tools/invoke": "POST",
+            }
             try:
                 if match is None or expected[match["action"]] != method:
                     raise ApiError(404, "UnknownOperationException", f"no route for {method} {url.path}")
@@ -576,6 +605,8 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                         if session.name:
                             payload["name"] = session.name
                         self._json(200, payload)
+                    case "sessions/list":
+                        self._json(200, endpoint.list_sessions(ci, body))
                     case _:
                         self._invoke(body)
             except ApiError as e:

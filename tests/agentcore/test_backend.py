@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import boto3
 import pytest
 
 from bridge.protocol import FrameDecoder, encode_frame, new_nonce
@@ -152,12 +153,42 @@ async def test_pooled_sessions_too_close_to_their_lifetime_are_replaced(agentcor
     assert agentcore.live_sessions() == []
 
 
+async def test_sessions_of_dead_gateways_on_this_host_are_reaped(agentcore: Endpoint) -> None:
+    dead = await anyio.run_process([sys.executable, "-c", "import os; print(os.getpid())"])
+    dead_pid = int(dead.stdout)
+    host = backend().session_name().split("-")[2]
+    client: Any = boto3.client("bedrock-agentcore")
+    try:
+        started = {
+            name: client.start_code_interpreter_session(codeInterpreterIdentifier="aws.codeinterpreter.v1", name=name)[
+                "sessionId"
+            ]
+            for name in (
+                f"ptc-gateway-{host}-{dead_pid}-{'a' * 12}",  # a crashed gateway on this host: reaped
+                f"ptc-gateway-{host}-1-{'b' * 12}",  # a live process: kept
+                f"ptc-gateway-otherhost-{dead_pid}-{'c' * 12}",  # another host's: kept
+                "someone-elses-session",  # not ours: kept
+            )
+        }
+        async with backend() as ac:
+            assert await ac.reap_orphans() == 0  # entering already reaped it
+        live = set(agentcore.live_sessions())
+        assert started[f"ptc-gateway-{host}-{dead_pid}-{'a' * 12}"] not in live
+        assert len(live) == 3
+    finally:
+        for session_id in agentcore.live_sessions():
+            client.stop_code_interpreter_session(
+                codeInterpreterIdentifier="aws.codeinterpreter.v1", sessionId=session_id
+            )
+        client.close()
+
+
 # ---- faults ----------------------------------------------------------------------------------------
 
 
 async def test_throttled_calls_are_retried(agentcore: Endpoint) -> None:
-    agentcore.faults.throttle_calls = 2  # StartCodeInterpreterSession answers 429 twice
     async with backend(retry_base_s=0.01) as ac:
+        agentcore.faults.throttle_calls = 2  # StartCodeInterpreterSession answers 429 twice
         result = await run(ac, GATHER_100)
     assert result.ok, result.error
     assert agentcore.count("sessions/start") == 3
@@ -184,8 +215,8 @@ async def test_a_stream_dropped_mid_way_is_retried_and_applied_once(agentcore: E
 
 
 async def test_persistent_throttling_is_a_clear_error_and_leaks_nothing(agentcore: Endpoint) -> None:
-    agentcore.faults.throttle_calls = 100
     async with backend(retry_base_s=0.01, max_retries=2) as ac:
+        agentcore.faults.throttle_calls = 100
         with pytest.raises(SandboxUnavailableError, match=r"ThrottlingException.*gave up after 3 attempts"):
             await run(ac, "print(1)")
         agentcore.faults.throttle_calls = 0
