@@ -38,7 +38,7 @@ from botocore.config import Config  # noqa: E402
 
 from gateway.config import ExecutionLimits, SandboxSettings  # noqa: E402
 from gateway.executor import Executor  # noqa: E402
-from gateway.sandbox._agentcore import AgentCoreSandboxBackend  # noqa: E402
+from gateway.sandbox import AgentCoreSandboxBackend  # noqa: E402
 from tests.agentcore.endpoint import Endpoint, run_endpoint  # noqa: E402
 from tests.executor._fleet import STUBS, FakeSource, catalog, namespaces  # noqa: E402
 

@@ -22,7 +22,7 @@ from bridge.protocol import FrameDecoder, encode_frame, new_nonce
 from gateway.app import open_gateway
 from gateway.config import ExecutionLimits, GatewaySettings, SandboxSettings, StdioServerConfig
 from gateway.errors import SandboxUnavailableError
-from gateway.sandbox._agentcore import AgentCoreHandle, AgentCoreSandbox, AgentCoreSandboxBackend
+from gateway.sandbox import AgentCoreHandle, AgentCoreSandbox, AgentCoreSandboxBackend
 from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult
 from tests.agentcore.endpoint import Endpoint
 from tests.executor._fleet import STUBS, FakeSource, catalog, namespaces, run

@@ -34,7 +34,7 @@ def _docker() -> BaseSandboxBackend:
 
 def _agentcore() -> BaseSandboxBackend:
     from gateway.config import ExecutionLimits, SandboxSettings
-    from gateway.sandbox._agentcore import AgentCoreSandboxBackend
+    from gateway.sandbox import AgentCoreSandboxBackend
 
     return AgentCoreSandboxBackend(SandboxSettings(backend="agentcore", pool_size=0), ExecutionLimits())
 
