@@ -31,7 +31,16 @@ from typing import Any, assert_never
 import anyio
 from anyio.abc import TaskGroup
 
-from bridge.protocol import FrameDecoder, FrameError, JobMessage, NamespaceSpec, encode_frame, new_nonce
+from bridge.protocol import (
+    STUB_ERROR,
+    TOOL_ERROR,
+    FrameDecoder,
+    FrameError,
+    JobMessage,
+    NamespaceSpec,
+    encode_frame,
+    new_nonce,
+)
 from gateway.catalog import Catalog, CatalogTool
 from gateway.config import ExecutionLimits
 from gateway.errors import (
@@ -57,8 +66,6 @@ EXIT_STATUS_WAIT_S = 1.0
 _EXIT_STATUS_POLL_S = 0.02
 _DIAGNOSTICS_CHARS = 2000
 _OOM_STATUSES = frozenset({137, -9})
-STUB_ERROR_TYPE = "StubError"
-"""`done.error.type` when the runner could not load the stubs (sent before `started`)."""
 
 
 class Executor:
@@ -388,9 +395,9 @@ def _failure(run: Run) -> ExecutionFailure | None:
         traceback=_clean(error.traceback) if error.traceback is not None else None,
         lineno=error.lineno,
     )
-    if not run.started and error.type == STUB_ERROR_TYPE:
+    if not run.started and error.type == STUB_ERROR:
         # The runner could not even install the tools: a gateway-side fault, not the code's.
         exc = SandboxCrashError(f"the sandbox could not start the code: {error.message}", progress=run.progress())
         return ExecutionFailure(kind="crash", type=type(exc).__name__, message=str(exc), exception=exc)
-    kind: FailureKind = "tool" if error.type == "ToolError" else "code"
+    kind: FailureKind = "tool" if error.type == TOOL_ERROR else "code"
     return ExecutionFailure(kind=kind, type=error.type, message=error.message, traceback=error.traceback)
