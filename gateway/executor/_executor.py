@@ -3,7 +3,7 @@
 The MCP server, the orchestrator and the CLI call only this::
 
     executor = Executor(backend=backend, source=source, limits=limits)
-    result = await executor.execute(code, catalog=catalog, stubs=stubs, namespaces=namespaces)
+    result = await executor.execute(code, toolbox=build_toolbox(tools, settings=settings))
 
 `execute` never raises for what the code did: the code's own exception, a timeout, a crash, a
 limit or a protocol violation all come back as `ExecutionResult.error`, with the stdout/stderr
@@ -37,7 +37,6 @@ from bridge.protocol import (
     FrameDecoder,
     FrameError,
     JobMessage,
-    NamespaceSpec,
     encode_frame,
     new_nonce,
 )
@@ -55,6 +54,7 @@ from gateway.executor._frames import CallFrame, DoneFrame, ErrorInfoFrame, Outpu
 from gateway.executor._records import ExecutionFailure, ExecutionHooks, ExecutionResult, FailureKind
 from gateway.executor._state import Deadline, Run
 from gateway.sandbox import BaseSandbox, BaseSandboxBackend
+from gateway.stubs import Toolbox
 from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolResult
 
 __all__ = ["Executor"]
@@ -80,35 +80,30 @@ class Executor:
         self,
         code: str,
         *,
-        catalog: Catalog,
-        stubs: str,
-        namespaces: list[NamespaceSpec],
-        helpers: bool = False,
+        toolbox: Toolbox,
         hooks: ExecutionHooks | None = None,
     ) -> ExecutionResult:
         """Run `code` once in a fresh sandbox; every outcome is an `ExecutionResult` (see the module doc).
 
         Args:
             code: the model's Python source (top-level `await` allowed).
-            catalog: the tools the code may call (`call` frames naming other ids are refused).
-            stubs: the rendered stub module (`gateway.stubs.render_module`).
-            namespaces: the job namespaces (`gateway.stubs.job_namespaces`), ids from `catalog`.
-            helpers: install `search_tools` and `help` in the sandbox (compact-index prompts).
+            toolbox: the catalog version to run against (`gateway.stubs.build_toolbox`): its stub module and
+                namespaces go to the runner; `call` frames naming tools outside its catalog are refused.
             hooks: progress callbacks.
         """
         limits = self.limits
         job: JobMessage = {
             "type": "job",
             "code": code,
-            "stubs": stubs,
-            "namespaces": namespaces,
+            "stubs": toolbox.stubs,
+            "namespaces": toolbox.namespaces,
             "limits": {"max_output_bytes": limits.max_output_bytes, "max_frame_bytes": limits.max_frame_bytes},
-            "helpers": helpers,
+            "helpers": toolbox.helpers,
         }
         sandbox = await self.backend.acquire()
         run = Run(nonce=new_nonce(), limits=limits)
         try:
-            await self._drive(run, sandbox, job, catalog, hooks or ExecutionHooks())
+            await self._drive(run, sandbox, job, toolbox.catalog, hooks or ExecutionHooks())
         finally:
             with anyio.CancelScope(shield=True):
                 await _close(sandbox)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import anyio
 
 from bridge.protocol import NamespaceSpec
 from gateway.catalog import Catalog, build_catalog
-from gateway.config import ExecutionLimits
+from gateway.config import ExecutionLimits, GatewaySettings, StubSettings
 from gateway.errors import ServerUnavailableError
 from gateway.executor import ExecutionHooks, ExecutionResult, Executor
 from gateway.sandbox import BaseSandboxBackend
+from gateway.stubs import Toolbox, build_toolbox
 from gateway.tools import (
     BaseToolSource,
     CallOptions,
@@ -177,6 +179,14 @@ def namespaces(cat: Catalog) -> list[NamespaceSpec]:
     ]
 
 
+def toolbox(*, specs: Sequence[ToolSpec] = SPECS, stubs: str | None = STUBS, helpers: bool = False) -> Toolbox:
+    """A toolbox of `specs`; `stubs` replaces the rendered module (None keeps it); `helpers`: compact prompt."""
+    built = build_toolbox(specs, settings=GatewaySettings(stubs=StubSettings(mode="compact" if helpers else "full")))
+    if stubs is None:
+        return built
+    return dataclasses.replace(built, stubs=stubs, namespaces=namespaces(built.catalog))
+
+
 async def run(
     backend: BaseSandboxBackend,
     code: str,
@@ -188,9 +198,6 @@ async def run(
     timeout_s: float = 60.0,
 ) -> ExecutionResult:
     """Execute `code` against the test fleet, with a cap on the whole test step."""
-    cat = catalog()
     executor = Executor(backend=backend, source=source or FakeSource(), limits=limits or ExecutionLimits())
     with anyio.fail_after(timeout_s):
-        return await executor.execute(
-            code, catalog=cat, stubs=STUBS, namespaces=namespaces(cat), helpers=helpers, hooks=hooks
-        )
+        return await executor.execute(code, toolbox=toolbox(helpers=helpers), hooks=hooks)

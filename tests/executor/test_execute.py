@@ -7,7 +7,6 @@ from collections.abc import Mapping
 import anyio
 import pytest
 
-from gateway.catalog import build_catalog
 from gateway.config import ExecutionLimits
 from gateway.errors import (
     ExecutionTimeoutError,
@@ -16,9 +15,8 @@ from gateway.errors import (
 )
 from gateway.executor import ExecutionHooks, Executor
 from gateway.sandbox import BaseSandboxBackend
-from gateway.stubs import job_namespaces, render_module
 from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult, ToolSpec
-from tests.executor._fleet import FakeSource, catalog, namespaces, run
+from tests.executor._fleet import FakeSource, run, toolbox
 
 pytestmark = pytest.mark.anyio
 
@@ -443,7 +441,6 @@ async def test_with_the_rendered_stubs_of_the_catalog(sandbox_backend: BaseSandb
             },
         )
     ]
-    cat = build_catalog(specs)
     source = FakeEcho()
     executor = Executor(backend=sandbox_backend, source=source, limits=ExecutionLimits())
     code = """
@@ -453,9 +450,7 @@ print(await my_files.read_file("a", class_="c"))
 help(my_files.read_file)
 """
     with anyio.fail_after(60):
-        result = await executor.execute(
-            code, catalog=cat, stubs=render_module(cat), namespaces=job_namespaces(cat), helpers=True
-        )
+        result = await executor.execute(code, toolbox=toolbox(specs=specs, stubs=None, helpers=True))
     assert result.ok, result.error
     lines = result.stdout.splitlines()
     assert lines[0] == "(path: 'str', max_lines: 'int | None' = None, class_: 'str | None' = None) -> 'Any'"
@@ -511,12 +506,9 @@ async def test_huge_errors_fit_in_small_frames(sandbox_backend: BaseSandboxBacke
 
 
 async def test_broken_stubs_are_a_crash_before_the_code_starts(sandbox_backend: BaseSandboxBackend) -> None:
-    cat = catalog()
     executor = Executor(backend=sandbox_backend, source=FakeSource(), limits=ExecutionLimits())
     with anyio.fail_after(60):
-        result = await executor.execute(
-            "print('never')", catalog=cat, stubs="raise RuntimeError('bad stubs')", namespaces=namespaces(cat)
-        )
+        result = await executor.execute("print('never')", toolbox=toolbox(stubs="raise RuntimeError('bad stubs')"))
     assert result.error is not None
     assert result.error.kind == "crash"
     assert result.error.message == (
