@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -21,7 +20,7 @@ from gateway.sandbox import LocalProcessBackend
 from gateway.sandbox._docker import DockerSandboxBackend
 from gateway.stubs import build_toolbox
 from gateway.telemetry import TracedSandboxBackend, TracedToolSource, trace_execution, transports_for
-from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolRef, ToolResult, ToolSpec
+from gateway.testing import FunctionToolSource
 from gateway.upstream import connect_fleet
 from tests._support import require
 from tests.sandbox._docker import docker_settings
@@ -102,7 +101,9 @@ async def test_docker_warm_start_and_pool_size(recorded: Recorded) -> None:
                 await anyio.sleep(0.05)
             (gauge,) = points(recorded.metrics.get_metrics_data(), "ptc.sandbox.pool.size")
             assert (gauge.value, dict(gauge.attributes)) == (1, {"ptc.sandbox.backend": "docker"})
-            executor = Executor(backend=backend, source=TracedToolSource(EmptySource(), telemetry), limits=limits)
+            executor = Executor(
+                backend=backend, source=TracedToolSource(FunctionToolSource(), telemetry), limits=limits
+            )
             with trace_execution(telemetry, code="print(6 * 7)") as execution:
                 result = await executor.execute("print(6 * 7)", toolbox=build_toolbox([], settings=GatewaySettings()))
                 execution.finish(result)
@@ -112,15 +113,3 @@ async def test_docker_warm_start_and_pool_size(recorded: Recorded) -> None:
     assert (attributes["ptc.sandbox.backend"], attributes["ptc.sandbox.start"]) == ("docker", "warm")
     (start,) = points(recorded.metrics.get_metrics_data(), "ptc.sandbox.start.duration")
     assert dict(start.attributes) == {"ptc.sandbox.backend": "docker", "ptc.sandbox.start": "warm"}
-
-
-class EmptySource(BaseToolSource):
-    """No upstream at all: the program calls no tools."""
-
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        return []
-
-    async def call_tool(
-        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
-    ) -> ToolResult:
-        raise AssertionError(f"unexpected call to {ref}")
