@@ -9,7 +9,7 @@ None of these is ever a default. Wire-level fakes that speak real provider proto
 endpoint that boto3 talks to) live in `tests/`, next to the tests of the clients they exercise.
 """
 
-from gateway.sandbox._local import LocalProcessBackend
+from gateway.sandbox import LocalProcessBackend
 from gateway.testing._function_model import (
     FunctionModelClient,
     ModelFunction,

@@ -17,7 +17,7 @@ import pytest
 from gateway.app import Gateway, open_gateway
 from gateway.config import ExecutionLimits, GatewaySettings, StdioServerConfig
 from gateway.executor import ExecutionResult, Executor
-from gateway.sandbox._docker import DockerSandboxBackend
+from gateway.sandbox import DockerSandboxBackend
 from tests.sandbox._docker import count_owned_containers, docker_settings
 
 pytestmark = pytest.mark.anyio

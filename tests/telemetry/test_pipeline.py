@@ -16,8 +16,7 @@ import pytest
 
 from gateway.config import ExecutionLimits, GatewaySettings, StdioServerConfig
 from gateway.executor import Executor
-from gateway.sandbox import LocalProcessBackend
-from gateway.sandbox._docker import DockerSandboxBackend
+from gateway.sandbox import DockerSandboxBackend, LocalProcessBackend
 from gateway.stubs import build_toolbox
 from gateway.telemetry import TracedSandboxBackend, TracedToolSource, trace_execution, transports_for
 from gateway.testing import FunctionToolSource
