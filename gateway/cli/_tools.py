@@ -9,16 +9,13 @@ import sys
 from typing import Any, Literal
 
 from gateway.app import fleet_source
-from gateway.cli._common import add_fleet_options, load_fleet_settings
+from gateway.cli._common import FLEET_READY_TIMEOUT_S, add_fleet_options, load_fleet_settings
 from gateway.stubs import Toolbox, build_toolbox, catalog_json
 from gateway.upstream import connect_fleet
 
-__all__ = ["READY_TIMEOUT_S", "register", "render_catalog"]
+__all__ = ["register", "render_catalog"]
 
 logger = logging.getLogger(__name__)
-
-READY_TIMEOUT_S = 60.0
-"""How long `tools` waits for every server's first connection attempt by default."""
 
 Format = Literal["python", "json", "prompt"]
 
@@ -38,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     parser.add_argument(
         "--wait",
         type=float,
-        default=READY_TIMEOUT_S,
+        default=FLEET_READY_TIMEOUT_S,
         metavar="SECONDS",
-        help=f"longest wait for the servers' first connection attempts (default {READY_TIMEOUT_S:g})",
+        help=f"longest wait for the servers' first connection attempts (default {FLEET_READY_TIMEOUT_S:g})",
     )
     parser.set_defaults(handler=_tools)
 
