@@ -40,7 +40,7 @@ from gateway.config import ExecutionLimits, SandboxSettings  # noqa: E402
 from gateway.executor import Executor  # noqa: E402
 from gateway.sandbox import AgentCoreSandboxBackend  # noqa: E402
 from tests.agentcore.endpoint import Endpoint, run_endpoint  # noqa: E402
-from tests.executor._fleet import STUBS, FakeSource, catalog, namespaces  # noqa: E402
+from tests.executor._fleet import fake_source, toolbox  # noqa: E402
 
 CI = "aws.codeinterpreter.v1"
 
@@ -102,9 +102,8 @@ def endpoint_round_trips(n: int) -> dict[str, dict[str, float]]:
 
 
 async def execute(backend: AgentCoreSandboxBackend, code: str) -> str:
-    cat = catalog()
-    executor = Executor(backend=backend, source=FakeSource(), limits=ExecutionLimits(execution_timeout_s=120))
-    result = await executor.execute(code, catalog=cat, stubs=STUBS, namespaces=namespaces(cat))
+    executor = Executor(backend=backend, source=fake_source(), limits=ExecutionLimits(execution_timeout_s=120))
+    result = await executor.execute(code, toolbox=toolbox())
     if result.error is not None:
         raise RuntimeError(result.error)
     return result.stdout

@@ -1,24 +1,71 @@
 """Sandbox backends behind one seam: the executor sees only `BaseSandboxBackend` / `BaseSandbox`.
 
-`create_backend` (the only place defaults are built) picks the configured backend. The AgentCore
-backend is public for what goes beyond the seam: re-attaching to a paused execution's session by
-its `AgentCoreHandle` (docs/agentcore.md).
-`LocalProcessBackend` runs the runner as a plain subprocess: for fast tests only, never a security
-boundary.
+- `create_backend(settings, limits)`: the only place the configured backend is chosen.
+- `DockerSandboxBackend`: the hardened Docker backend with its warm pool (imported lazily: it pulls in
+  the Docker SDK).
+- `LocalProcessBackend`: the runner as a plain subprocess, for fast tests only, **never a security
+  boundary** (also re-exported by `gateway.testing`).
+- `AgentCoreSandboxBackend`: Amazon Bedrock AgentCore Code Interpreter sessions, with `AgentCoreHandle`
+  to re-attach to a paused execution's session from another process (docs/agentcore.md; imported
+  lazily like Docker).
+- `await_hello`: the runner's handshake, shared by every backend.
+- The image recipe: `build_image`, `image_status`, `ImageBuildOptions` (used by `ptc-gateway image`).
 """
 
-from gateway.sandbox._agentcore import AgentCoreHandle, AgentCoreSandbox, AgentCoreSandboxBackend
-from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo
+from typing import TYPE_CHECKING, Any
+
+from gateway.sandbox._base import HELLO_MAX_BYTES, BaseSandbox, BaseSandboxBackend, SandboxInfo, await_hello
 from gateway.sandbox._factory import create_backend
+from gateway.sandbox._image import (
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_BOOTSTRAP_TAG,
+    ImageBuildOptions,
+    ImageStatus,
+    build_image,
+    image_status,
+)
 from gateway.sandbox._local import LocalProcessBackend
 
+if TYPE_CHECKING:
+    from gateway.sandbox._agentcore import AgentCoreHandle, AgentCoreSandbox, AgentCoreSandboxBackend
+    from gateway.sandbox._docker import LABEL_HOST, LABEL_OWNER, LABEL_PID, DockerSandbox, DockerSandboxBackend
+
 __all__ = [
+    "DEFAULT_BASE_IMAGE",
     "AgentCoreHandle",
     "AgentCoreSandbox",
     "AgentCoreSandboxBackend",
+    "DEFAULT_BOOTSTRAP_TAG",
+    "HELLO_MAX_BYTES",
+    "LABEL_HOST",
+    "LABEL_OWNER",
+    "LABEL_PID",
     "BaseSandbox",
     "BaseSandboxBackend",
+    "DockerSandbox",
+    "DockerSandboxBackend",
+    "ImageBuildOptions",
+    "ImageStatus",
     "LocalProcessBackend",
     "SandboxInfo",
+    "await_hello",
+    "build_image",
     "create_backend",
+    "image_status",
 ]
+
+_DOCKER_NAMES = frozenset({"LABEL_HOST", "LABEL_OWNER", "LABEL_PID", "DockerSandbox", "DockerSandboxBackend"})
+_AGENTCORE_NAMES = frozenset({"AgentCoreHandle", "AgentCoreSandbox", "AgentCoreSandboxBackend"})
+
+
+def __getattr__(name: str) -> Any:
+    """The Docker and AgentCore backends' names, imported on first use (their SDKs cost start-up time)."""
+    if name in _DOCKER_NAMES:
+        from gateway.sandbox import _docker
+
+        return getattr(_docker, name)
+    if name in _AGENTCORE_NAMES:
+        from gateway.sandbox import _agentcore
+
+        return getattr(_agentcore, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

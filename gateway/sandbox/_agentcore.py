@@ -52,7 +52,7 @@ from bridge.protocol import HELLO_NONCE, PROTOCOL_VERSION, FrameDecoder, FrameEr
 from gateway.config import ExecutionLimits, SandboxSettings
 from gateway.errors import SandboxError, SandboxUnavailableError
 from gateway.sandbox._agentcore_api import AgentCoreApi, InvokeResult
-from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo
+from gateway.sandbox._base import HELLO_MAX_BYTES, BaseSandbox, BaseSandboxBackend, SandboxInfo
 from gateway.sandbox._pool import WarmPool
 from gateway.sandbox._runtime import bridge_sources
 
@@ -60,7 +60,6 @@ __all__ = ["AgentCoreHandle", "AgentCoreSandbox", "AgentCoreSandboxBackend"]
 
 logger = logging.getLogger(__name__)
 
-_HELLO_MAX_BYTES = 64 * 1024
 _INBOX_CHUNKS = 4
 """Poll replies held for the executor before the poller waits (backpressure)."""
 _MAX_OUTBOX_BYTES = 8 * 1024 * 1024
@@ -263,7 +262,7 @@ class AgentCoreSandbox(BaseSandbox):
         await self._await_hello()
 
     async def _await_hello(self) -> None:
-        decoder = FrameDecoder(max_frame_bytes=_HELLO_MAX_BYTES, nonce=HELLO_NONCE)
+        decoder = FrameDecoder(max_frame_bytes=HELLO_MAX_BYTES, nonce=HELLO_NONCE)
         offset = 0
         while True:
             data, code, stderr = await self.poll(offset, wait_s=min(5.0, self._config.poll_wait_s))

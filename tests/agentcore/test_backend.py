@@ -23,9 +23,9 @@ from gateway.app import open_gateway
 from gateway.config import ExecutionLimits, GatewaySettings, SandboxSettings, StdioServerConfig
 from gateway.errors import SandboxUnavailableError
 from gateway.sandbox import AgentCoreHandle, AgentCoreSandbox, AgentCoreSandboxBackend
-from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult
+from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult, ToolSourceWrapper
 from tests.agentcore.endpoint import Endpoint
-from tests.executor._fleet import STUBS, FakeSource, catalog, namespaces, run
+from tests.executor._fleet import STUBS, catalog, fake_source, namespaces, run
 from tests.sandbox.test_end_to_end import CODE, TRACEBACK_LINE
 from tests.servers import everything_server, require_installed
 
@@ -71,7 +71,7 @@ async def test_gather_across_two_real_servers_tool_error_and_traceback_line(agen
 
 
 async def test_a_gather_of_100_calls_costs_a_few_api_round_trips(agentcore: Endpoint) -> None:
-    source = FakeSource()
+    source = fake_source()
     async with backend() as ac:
         before = agentcore.count("tools/invoke", "executeCommand")
         result = await run(ac, GATHER_100, source=source)
@@ -93,12 +93,12 @@ async def test_a_session_serves_one_execution_and_is_stopped(agentcore: Endpoint
 
 
 async def test_cancellation_stops_the_session(agentcore: Endpoint) -> None:
-    source = FakeSource()
+    source = fake_source()
     async with backend() as ac:
         with anyio.move_on_after(60) as scope:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(partial(run, ac, "print(await calc.sleep(seconds=300))", source=source))
-                while source.running == 0:  # the code is running and waiting on its tool call  # noqa: ASYNC110 - polled state, no event to wait on
+                while source.in_flight == 0:  # the code is running and waiting on its tool call  # noqa: ASYNC110 - polled state, no event to wait on
                     await anyio.sleep(0.05)
                 tg.cancel_scope.cancel()
         assert not scope.cancelled_caught
@@ -206,7 +206,7 @@ async def test_throttling_mid_stream_is_retried(agentcore: Endpoint) -> None:
 async def test_a_stream_dropped_mid_way_is_retried_and_applied_once(agentcore: Endpoint) -> None:
     # The endpoint drops the stream after the command ran: a retried push must not deliver twice.
     agentcore.faults = type(agentcore.faults)(drop_streams=4, tool="executeCommand")
-    source = FakeSource()
+    source = fake_source()
     async with backend(retry_base_s=0.01) as ac:
         result = await run(ac, "for i in range(5):\n    print((await calc.add(a=i, b=i))['sum'])", source=source)
     assert result.ok, result.error
@@ -223,11 +223,11 @@ async def test_persistent_throttling_is_a_clear_error_and_leaks_nothing(agentcor
     assert agentcore.count("sessions/start") == 3
 
 
-class _LosingSource(FakeSource):
-    """A tool whose call makes the service lose the session the code runs in."""
+class _LosingSource(ToolSourceWrapper):
+    """The test fleet, except that a call makes the service lose the session the code runs in."""
 
     def __init__(self, endpoint: Endpoint) -> None:
-        super().__init__()
+        super().__init__(fake_source())
         self.endpoint = endpoint
 
     async def call_tool(
@@ -265,6 +265,16 @@ async def test_an_infinite_loop_times_out_and_the_session_is_stopped(agentcore: 
         assert ac.live_sessions == frozenset()
     assert result.error is not None and result.error.kind == "timeout"
     assert result.stdout == "spinning\n"
+
+
+async def test_a_timeout_with_calls_in_flight_says_how_far_the_code_got(agentcore: Endpoint) -> None:
+    code = "print('started')\nawait calc.add(a=1, b=2)\nawait asyncio.gather(*(calc.sleep(seconds=600) for _ in 'ab'))"
+    async with backend() as ac:
+        result = await run(ac, code, limits=ExecutionLimits(execution_timeout_s=10))
+        assert ac.live_sessions == frozenset()
+    assert result.error is not None and result.error.kind == "timeout"
+    assert result.error.message == "timed out after 10 s; 1 tool call had completed, 2 were in flight"
+    assert result.stdout == "started\n"
 
 
 TAMPER = """

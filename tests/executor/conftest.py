@@ -26,7 +26,7 @@ def _local() -> BaseSandboxBackend:
 
 def _docker() -> BaseSandboxBackend:
     from gateway.config import ExecutionLimits
-    from gateway.sandbox._docker import DockerSandboxBackend
+    from gateway.sandbox import DockerSandboxBackend
     from tests.sandbox._docker import docker_settings
 
     return DockerSandboxBackend(docker_settings(), ExecutionLimits())
@@ -54,8 +54,6 @@ AGENTCORE_TESTS = frozenset(
         "test_traceback_points_at_the_models_lines",
         "test_forged_frames_in_output_are_just_output",
         "test_output_is_capped_with_a_marker",
-        "test_timeout_says_how_far_the_code_got",
-        "test_timeout_with_calls_in_flight",
         "test_tool_call_timeout_is_a_tool_error",
         "test_call_cap",
         "test_result_size_cap_fails_only_that_call",
@@ -69,7 +67,9 @@ AGENTCORE_TESTS = frozenset(
         "test_failures",
     }
 )
-"""The behavioural tests that also run against the AgentCore backend."""
+"""The behavioural tests that also run against the AgentCore backend. The two timeout tests with 1 s
+budgets are left out (a channel round trip is tens of milliseconds locally, more on the service):
+tests/agentcore/test_backend.py has its own with room to spare."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
