@@ -214,8 +214,13 @@ class AgentCoreApi:
                 failure = _classify(e)
                 where = f"AgentCore session {session_id}" if session_id else "AgentCore"
                 text = f"{where}: {what} failed: {failure.code}: {failure.message}"
-                if failure.lost:
+                if failure.lost and session_id:
                     raise SessionLostError(f"{text} (the session is gone: it timed out, was stopped or lost)") from e
+                if failure.lost:
+                    raise SandboxUnavailableError(
+                        f"{text} (is [sandbox.agentcore] code_interpreter_id {self.code_interpreter_id!r} right, "
+                        "and in this region?)"
+                    ) from e
                 if not failure.retryable:
                     raise SandboxUnavailableError(text + _hint(failure.code)) from e
                 if attempt >= self.settings.max_retries:

@@ -223,6 +223,13 @@ async def test_persistent_throttling_is_a_clear_error_and_leaks_nothing(agentcor
     assert agentcore.count("sessions/start") == 3
 
 
+async def test_an_unknown_code_interpreter_is_a_clear_error(agentcore: Endpoint) -> None:
+    async with backend(code_interpreter_id="no-such-interpreter") as ac:
+        with pytest.raises(SandboxUnavailableError, match="code_interpreter_id 'no-such-interpreter' right"):
+            await ac.acquire()
+    assert agentcore.count("sessions/start") == 1  # not retried
+
+
 class _LosingSource(ToolSourceWrapper):
     """The test fleet, except that a call makes the service lose the session the code runs in."""
 
