@@ -24,10 +24,18 @@ class AgentCoreSettings(BaseModel):
     """`sessionTimeoutSeconds` of every session: a lifetime, not an idle timeout. Sessions are stopped
     explicitly after each execution; this is the safety net if the gateway dies. Pooled sessions whose
     remaining lifetime is shorter than the execution timeout are replaced, never handed out."""
-    channel: Literal["session-api"] = "session-api"
+    channel: Literal["session-api", "connect-back"] = "session-api"
     """How frames travel: `session-api` (option 1) long-polls through the session's own API and works
-    in the default SANDBOX network mode. Option 2 (the runner connects back over HTTPS) is designed in
-    docs/agentcore.md, not built."""
+    in the default SANDBOX network mode. `connect-back` (option 2) has the runner connect back to the
+    gateway over TLS with a per-execution token: the code interpreter needs PUBLIC or VPC network mode
+    and must reach `connect_back_address`."""
+    connect_back_listen_host: str = "127.0.0.1"
+    """connect-back: the local address the gateway's TLS listener binds."""
+    connect_back_port: int = Field(default=0, ge=0, le=65535)
+    """connect-back: the listener's port (0: any free port)."""
+    connect_back_address: str | None = None
+    """connect-back: the host name or IP address sessions dial (default: `connect_back_listen_host`);
+    the gateway's certificate is made for it."""
     poll_wait_s: float = Field(default=20.0, gt=0, le=300)
     """Longest time one long poll waits in the session for the runner's next frames."""
     inline_push_bytes: int = Field(default=48 * 1024, ge=1024, le=64 * 1024)

@@ -52,7 +52,8 @@ from bridge.protocol import HELLO_NONCE, PROTOCOL_VERSION, FrameDecoder, FrameEr
 from gateway.config import ExecutionLimits, SandboxSettings
 from gateway.errors import SandboxError, SandboxUnavailableError
 from gateway.sandbox._agentcore_api import AgentCoreApi, InvokeResult
-from gateway.sandbox._base import HELLO_MAX_BYTES, BaseSandbox, BaseSandboxBackend, SandboxInfo
+from gateway.sandbox._agentcore_connect import ConnectBackListener, ConnectBackSandbox, Connection
+from gateway.sandbox._base import HELLO_MAX_BYTES, BaseSandbox, BaseSandboxBackend, SandboxInfo, await_hello
 from gateway.sandbox._pool import WarmPool
 from gateway.sandbox._runtime import bridge_sources
 
@@ -388,12 +389,7 @@ class AgentCoreSandbox(BaseSandbox):
         # "gone": the runner has exited; the poller reports its exit.
 
     def _check(self, result: InvokeResult, what: str) -> None:
-        if result.is_error or (result.exit_code or 0) != 0:
-            detail = (result.stderr or result.text or result.stdout)[-500:]
-            raise SandboxUnavailableError(
-                f"AgentCore session {self.session_id}: the relay's {what} failed "
-                f"(exit code {result.exit_code}): {detail.strip()}"
-            )
+        _check(result, self.session_id, what)
 
 
 class AgentCoreSandboxBackend(BaseSandboxBackend):
@@ -411,16 +407,22 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         self.api = AgentCoreApi(settings.agentcore)
         self._host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"
         self._live: set[str] = set()
-        self._sandboxes: dict[str, AgentCoreSandbox] = {}
+        self._sandboxes: dict[str, AgentCoreSandbox | ConnectBackSandbox] = {}
         """Sandboxes not yet closed (closed with the backend: their channels' streams too)."""
         self._tg: TaskGroup | None = None
-        self._pool: WarmPool[AgentCoreSandbox] | None = None
+        self._pool: WarmPool[AgentCoreSandbox | ConnectBackSandbox] | None = None
+        self._listener: ConnectBackListener | None = None
         self._closed = False
 
     @property
     def live_sessions(self) -> frozenset[str]:
         """Sessions started and not yet stopped (pooled, running, or being started)."""
         return frozenset(self._live)
+
+    @property
+    def connect_back(self) -> ConnectBackListener | None:
+        """The connect-back channel's listener (None with the session-api channel)."""
+        return self._listener
 
     @property
     def pool_ready(self) -> int:
@@ -432,6 +434,13 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         await self.reap_orphans()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
+        if self.settings.agentcore.channel == "connect-back":
+            self._listener = ConnectBackListener(self.settings.agentcore)
+            try:
+                await self._listener.start(self._tg)
+            except BaseException:
+                await self.aclose()
+                raise
         if self.settings.pool_size:
             self._pool = WarmPool(
                 size=self.settings.pool_size,
@@ -473,7 +482,7 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
                     tg.start_soon(self.api.stop_session, session_id)
         return len(orphans)
 
-    def _fresh_enough(self, sandbox: AgentCoreSandbox) -> bool:
+    def _fresh_enough(self, sandbox: AgentCoreSandbox | ConnectBackSandbox) -> bool:
         return sandbox.expires_at - time.time() > self.limits.execution_timeout_s + _POOL_MARGIN_S
 
     async def acquire(self) -> BaseSandbox:
@@ -488,18 +497,21 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
             )
         else:
             sandbox = await self._start("cold")
-        try:
-            await self._tg.start(sandbox.run_channel)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await sandbox.aclose()
-            raise
+        if isinstance(sandbox, AgentCoreSandbox):  # connect-back sandboxes need no channel task
+            try:
+                await self._tg.start(sandbox.run_channel)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await sandbox.aclose()
+                raise
         return sandbox
 
     async def attach(self, handle: AgentCoreHandle) -> AgentCoreSandbox:
         """Re-attach to the session of a running execution (detached here or in another process)."""
         if self._tg is None or self._closed:
             raise SandboxUnavailableError("the AgentCore backend is not open (use `async with backend:`)")
+        if self._listener is not None:
+            raise SandboxUnavailableError("re-attaching by handle needs the session-api channel (docs/agentcore.md)")
         if handle.code_interpreter_id != self.api.code_interpreter_id:
             raise SandboxUnavailableError(
                 f"the handle is for code interpreter {handle.code_interpreter_id!r}, "
@@ -521,8 +533,10 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         await self._tg.start(sandbox.run_channel)
         return sandbox
 
-    async def _start(self, kind: str) -> AgentCoreSandbox:
+    async def _start(self, kind: str) -> AgentCoreSandbox | ConnectBackSandbox:
         """Start a session, ship the runtime, start the runner and read its hello."""
+        if self._listener is not None:
+            return await self._start_connect_back(kind, self._listener)
         began = anyio.current_time()
         config = self.settings.agentcore
         session_id, _ = await self.api.start_session(name=self.session_name(), timeout_s=config.session_timeout_s)
@@ -557,6 +571,70 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         )
         return sandbox
 
+    async def _start_connect_back(self, kind: str, listener: ConnectBackListener) -> ConnectBackSandbox:
+        """Option 2: start a session whose runner connects back to our listener with a fresh token."""
+        began = anyio.current_time()
+        config = self.settings.agentcore
+        session_id, _ = await self.api.start_session(name=self.session_name(), timeout_s=config.session_timeout_s)
+        expires_at = time.time() + config.session_timeout_s
+        self._live.add(session_id)
+        directory = f"ptc-{uuid.uuid4().hex[:16]}"
+        connection = listener.expect(self.settings.start_timeout_s)
+        sandbox: ConnectBackSandbox | None = None
+        try:
+            with anyio.fail_after(self.settings.start_timeout_s):
+                sources = await anyio.to_thread.run_sync(_runtime_sources)
+                files: list[dict[str, Any]] = [{"path": f"{directory}/{path}", "text": text} for path, text in sources]
+                files.append({"path": f"{directory}/ca.pem", "text": listener.ca_pem})
+                files.append({"path": f"{directory}/token", "blob": connection.token.encode("ascii")})
+                _check(await self.api.invoke(session_id, "writeFiles", {"content": files}), session_id, "writeFiles")
+                command = " ".join(
+                    [config.python, "-I", "-S", f"{directory}/relay.py", "connect", directory, listener.address]
+                    + [str(listener.port)]
+                )
+                started = await self.api.invoke(session_id, "startCommandExecution", {"command": command})
+                if started.is_error:
+                    raise SandboxUnavailableError(
+                        f"AgentCore session {session_id}: the relay did not start: {started.text[-500:]}"
+                    )
+                await connection.connected.wait()
+                sandbox = ConnectBackSandbox(
+                    api=self.api,
+                    session_id=session_id,
+                    directory=directory,
+                    info=SandboxInfo(backend=self.name, id=session_id, start="cold", start_duration_s=0.0),
+                    expires_at=expires_at,
+                    connection=connection,
+                    task_id=started.task_id,
+                    stop=self.stop_session,
+                )
+                self._sandboxes[session_id] = sandbox
+                await await_hello(sandbox)
+        except TimeoutError:
+            await self._abandon_start(session_id, connection, sandbox)
+            raise SandboxUnavailableError(
+                f"AgentCore session {session_id}: the runner did not connect back to "
+                f"{listener.address}:{listener.port} within {self.settings.start_timeout_s:g} s (the code "
+                "interpreter needs PUBLIC or VPC network mode, and that address must be reachable from it)"
+            ) from None
+        except BaseException:
+            await self._abandon_start(session_id, connection, sandbox)
+            raise
+        finally:
+            listener.forget(connection)
+        sandbox.info = dataclasses.replace(
+            sandbox.info, start="warm" if kind == "warm" else "cold", start_duration_s=anyio.current_time() - began
+        )
+        return sandbox
+
+    async def _abandon_start(self, session_id: str, connection: Connection, sandbox: ConnectBackSandbox | None) -> None:
+        with anyio.CancelScope(shield=True):
+            connection.done.set()
+            if sandbox is not None:
+                await sandbox.aclose()
+            else:
+                await self.stop_session(session_id)
+
     async def stop_session(self, session_id: str) -> None:
         """Stop a session we own (retried; one already gone is fine). Failures are logged: the lifetime ends it."""
         self._sandboxes.pop(session_id, None)
@@ -584,6 +662,8 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
             task_group.cancel_scope.cancel()
             await task_group.__aexit__(None, None, None)
         with anyio.CancelScope(shield=True):
+            if self._listener is not None:
+                await self._listener.aclose()
             if self._pool is not None:
                 await self._pool.aclose()
             async with anyio.create_task_group() as tg:
@@ -594,7 +674,17 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
             await self.api.aclose()
 
 
-async def _close(sandbox: AgentCoreSandbox) -> None:
+def _check(result: InvokeResult, session_id: str, what: str) -> None:
+    """A failed tool result (a result, not an exception) becomes a clear error naming the session."""
+    if result.is_error or (result.exit_code or 0) != 0:
+        detail = (result.stderr or result.text or result.stdout)[-500:]
+        raise SandboxUnavailableError(
+            f"AgentCore session {session_id}: the relay's {what} failed "
+            f"(exit code {result.exit_code}): {detail.strip()}"
+        )
+
+
+async def _close(sandbox: AgentCoreSandbox | ConnectBackSandbox) -> None:
     await sandbox.aclose()
 
 

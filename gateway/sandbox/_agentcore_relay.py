@@ -17,6 +17,11 @@ Commands (``<dir>`` holds ``bridge/``, this file, and the channel's state):
     in one reply) and prints one JSON line: ``{"data": <base64 of at most max_bytes from offset>,
     "exit": <code, once the runner has exited and every byte is read>, "stderr": <base64 tail>}``.
     Read-only, so a poll can be retried or abandoned without losing a byte.
+``connect <dir> <host> <port>``  (channel option 2: PUBLIC / VPC network mode)
+    Started once with ``startCommandExecution`` instead of ``serve``. Reads and deletes
+    ``<dir>/token``, connects to the gateway over TLS trusting only ``<dir>/ca.pem`` (the
+    gateway's own certificate), sends ``PTC-CONNECT 1 <token>``, then starts the runner and copies
+    bytes both ways between the connection and the runner's stdio. Exits with the runner's code.
 ``push <dir> <seq> <base64>`` / ``push <dir> <seq> @<file>``
     Writes the bytes (inline, or from a file written by ``writeFiles``, then removed) into the FIFO
     under a lock, unless ``seq`` is not above the last applied one: a retried push is applied
@@ -25,11 +30,13 @@ Commands (``<dir>`` holds ``bridge/``, this file, and the channel's state):
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import errno
 import fcntl
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -87,6 +94,65 @@ def serve(directory: str) -> int:
         file.write(str(code))
     os.rename(tmp, _path(directory, "exit"))
     os._exit(0)
+
+
+def connect(directory: str, host: str, port: int) -> int:
+    """Option 2: carry the runner's stdio over a TLS connection back to the gateway."""
+    directory = os.path.abspath(directory)
+    token_path = _path(directory, "token")
+    with open(token_path, encoding="ascii") as file:
+        token = file.read().strip()
+    os.remove(token_path)  # the model's code never sees it
+    return asyncio.run(_connect(directory, host, port, token))
+
+
+async def _connect(directory: str, host: str, port: int, token: str) -> int:
+    context = ssl.create_default_context(cafile=_path(directory, "ca.pem"))  # trusts only the gateway
+    reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host)
+    writer.write(b"PTC-CONNECT 1 " + token.encode("ascii") + b"\n")
+    await writer.drain()
+    work = _path(directory, "work")
+    os.makedirs(work, exist_ok=True)
+    bootstrap = f"import sys; sys.path.insert(0, {directory!r}); from bridge.runner import main; main()"
+    env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": work}
+    with open(_path(directory, "err.log"), "ab") as err:  # noqa: ASYNC230 - in the session, before any I/O
+        runner = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-c",
+            bootstrap,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=err,
+            cwd=work,
+            env=env,
+        )
+    assert runner.stdin is not None and runner.stdout is not None
+    runner_in, runner_out = runner.stdin, runner.stdout
+
+    async def up() -> None:  # runner -> gateway
+        while data := await runner_out.read(1 << 16):
+            writer.write(data)
+            await writer.drain()
+
+    async def down() -> None:  # gateway -> runner; the gateway closing is the runner's end of input
+        try:
+            while data := await reader.read(1 << 16):
+                runner_in.write(data)
+                await runner_in.drain()
+        except (ConnectionError, ssl.SSLError):
+            pass
+        runner_in.close()
+
+    downstream = asyncio.ensure_future(down())
+    try:
+        await up()
+    except (ConnectionError, ssl.SSLError):
+        runner.kill()
+    code = await runner.wait()
+    downstream.cancel()
+    writer.close()
+    return code
 
 
 def _size(path: str) -> int:
@@ -188,10 +254,15 @@ def main(argv: list[str]) -> int:
             return serve(directory)
         case ["poll", directory, offset, wait_ms, max_bytes]:
             return poll(directory, int(offset), int(wait_ms), int(max_bytes))
+        case ["connect", directory, host, port]:
+            return connect(directory, host, int(port))
         case ["push", directory, seq, payload]:
             return push(directory, int(seq), payload)
         case _:
-            sys.stderr.write("usage: relay.py serve DIR | poll DIR OFFSET WAIT_MS MAX_BYTES | push DIR SEQ DATA\n")
+            sys.stderr.write(
+                "usage: relay.py serve DIR | connect DIR HOST PORT | poll DIR OFFSET WAIT_MS MAX_BYTES"
+                " | push DIR SEQ DATA\n"
+            )
             return EXIT_USAGE
 
 

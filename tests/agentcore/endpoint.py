@@ -13,7 +13,8 @@ event-stream response of `InvokeCodeInterpreter`):
 - errors: HTTP status + `x-amzn-ErrorType` + `{"message": ...}` (ValidationException adds `reason`)
 
 Each session is a local hardened Docker container (the shared sandbox image, no network at all:
-the SANDBOX network mode of the real service, read-only root, tmpfs working directory, no
+the SANDBOX network mode of the real service; the `test-public` code interpreter's sessions get the
+host's network instead, standing in for PUBLIC mode, read-only root, tmpfs working directory, no
 capabilities, non-root, pids/memory caps). The tools really run there through `docker exec`:
 `executeCode` (Python, a fresh interpreter per call: the real service keeps interpreter state
 between calls; nothing here relies on it), `executeCommand`, `startCommandExecution` / `getTask`
@@ -50,9 +51,12 @@ import docker
 
 from tests.bedrock.eventstream import encode_event, encode_exception
 
-__all__ = ["DEFAULT_IMAGE", "Endpoint", "Faults", "run_endpoint"]
+__all__ = ["DEFAULT_IMAGE", "PUBLIC_CODE_INTERPRETER", "Endpoint", "Faults", "run_endpoint"]
 
 DEFAULT_IMAGE = os.environ.get("PTC_TEST_IMAGE", "ptc-sandbox:latest")
+PUBLIC_CODE_INTERPRETER = "test-public"
+"""A code interpreter in PUBLIC network mode: its sessions get network (the host's, here). Any other
+`test-*` id and `aws.codeinterpreter.v1` are in SANDBOX mode: no network at all."""
 WORKDIR = "/work"
 USER = "65532:65532"
 LABEL_OWNER = "ptc-gateway.owner"
@@ -271,7 +275,7 @@ class Endpoint:
         self._api.close()
 
     # ---- sessions ---------------------------------------------------------------------------
-    def start_session(self, body: dict[str, Any]) -> Session:
+    def start_session(self, body: dict[str, Any], ci: str = "aws.codeinterpreter.v1") -> Session:
         token = body.get("clientToken")
         timeout_s = body.get("sessionTimeoutSeconds", DEFAULT_SESSION_TIMEOUT_S)
         if not isinstance(timeout_s, int) or not 1 <= timeout_s <= 28800:
@@ -281,8 +285,10 @@ class Endpoint:
                 if token and session.client_token == token:
                     return session
         mb = 1024 * 1024
+        public = ci == PUBLIC_CODE_INTERPRETER
         host_config = self._api.create_host_config(
-            network_mode="none",
+            # PUBLIC mode: the host's network (the tests' gateway listens on its loopback). SANDBOX: none.
+            network_mode="host" if public else "none",
             read_only=True,
             tmpfs={"/tmp": "rw,noexec,nosuid,nodev,size=16m,mode=1777", WORKDIR: "rw,nosuid,nodev,size=64m,mode=1777"},
             cap_drop=["ALL"],
@@ -300,7 +306,7 @@ class Endpoint:
             user=USER,
             working_dir=WORKDIR,
             environment={},
-            network_disabled=True,
+            network_disabled=not public,
             labels={LABEL_OWNER: self.owner, LABEL_PID: str(os.getpid()), LABEL_HOST: socket.gethostname()},
             host_config=host_config,
         )
@@ -581,7 +587,7 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                     raise ApiError(404, "ResourceNotFoundException", f"code interpreter {ci} not found")
                 match action:
                     case "sessions/start":
-                        session = endpoint.start_session(body)
+                        session = endpoint.start_session(body, ci)
                         created = _timestamp(session.created)
                         self._json(
                             200, {"codeInterpreterIdentifier": ci, "sessionId": session.id, "createdAt": created}

@@ -8,6 +8,7 @@ Every test ends with the `agentcore` fixture checking that no session was left r
 
 from __future__ import annotations
 
+import ssl
 import sys
 from collections.abc import Mapping
 from functools import partial
@@ -24,7 +25,7 @@ from gateway.config import ExecutionLimits, GatewaySettings, SandboxSettings, St
 from gateway.errors import SandboxUnavailableError
 from gateway.sandbox import AgentCoreHandle, AgentCoreSandbox, AgentCoreSandboxBackend
 from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult, ToolSourceWrapper
-from tests.agentcore.endpoint import Endpoint
+from tests.agentcore.endpoint import PUBLIC_CODE_INTERPRETER, Endpoint
 from tests.executor._fleet import STUBS, catalog, fake_source, namespaces, run
 from tests.sandbox.test_end_to_end import CODE, TRACEBACK_LINE
 from tests.servers import everything_server, require_installed
@@ -311,6 +312,44 @@ async def test_code_that_rewrites_the_relay_ends_in_a_clear_error(agentcore: End
         result = await run(ac, REWRITE_RELAY)
     assert result.error is not None and result.error.kind == "crash", result.error
     assert "malformed poll reply" in result.error.message
+
+
+# ---- channel option 2: the runner connects back over TLS ----------------------------------------------
+
+
+def connect_back(**agentcore: Any) -> AgentCoreSandboxBackend:
+    return backend(channel="connect-back", code_interpreter_id=PUBLIC_CODE_INTERPRETER, **agentcore)
+
+
+async def test_connect_back_token_is_single_use_and_never_seen_by_the_code(agentcore: Endpoint) -> None:
+    async with connect_back() as ac:
+        listener = ac.connect_back
+        assert listener is not None
+        result = await run(ac, "import os\nprint(os.path.exists('../token'), os.path.exists('../ca.pem'))")
+        assert result.stdout == "False True\n", result.error
+        # A client with the gateway's certificate but a bad token is refused; so is a used one.
+        context = ssl.create_default_context(cadata=listener.ca_pem)
+        for token in ("not-a-token", "x" * 43):
+            stream = await anyio.connect_tcp(
+                listener.address, listener.port, ssl_context=context, tls_standard_compatible=False
+            )
+            await stream.send(b"PTC-CONNECT 1 " + token.encode() + b"\n")
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                with anyio.fail_after(10):
+                    await stream.receive()
+            await stream.aclose()
+        assert listener.refused == 2
+
+
+async def test_connect_back_from_a_session_without_network_is_a_clear_error(agentcore: Endpoint) -> None:
+    ac = AgentCoreSandboxBackend(
+        SandboxSettings(backend="agentcore", pool_size=0, start_timeout_s=5, agentcore={"channel": "connect-back"}),
+        ExecutionLimits(),
+    )
+    async with ac:
+        with pytest.raises(SandboxUnavailableError, match="did not connect back.*PUBLIC or VPC network mode"):
+            await ac.acquire()
+        assert ac.live_sessions == frozenset()
 
 
 # ---- resuming from another process ---------------------------------------------------------------

@@ -3,9 +3,9 @@
 To add a backend, add a factory to `BACKEND_FACTORIES` (a test that needs infrastructure calls
 `tests._support.require` inside its factory so it fails under CI instead of skipping).
 
-The AgentCore backend (against the local endpoint, `tests/agentcore`) reruns only the behavioural
-subset in `AGENTCORE_TESTS`: the rest exercise the executor and the runner, which are the same code
-whatever carries the bytes. The others are deselected for it (not skipped).
+The AgentCore backend (against the local endpoint, `tests/agentcore`), with each of its two
+channels, reruns only the behavioural subset in `AGENTCORE_TESTS`: the rest exercise the executor and the
+runner, which are the same code whatever carries the bytes. The others are deselected for it (not skipped).
 """
 
 from __future__ import annotations
@@ -39,11 +39,24 @@ def _agentcore() -> BaseSandboxBackend:
     return AgentCoreSandboxBackend(SandboxSettings(backend="agentcore", pool_size=0), ExecutionLimits())
 
 
+def _agentcore_connect_back() -> BaseSandboxBackend:
+    from gateway.config import ExecutionLimits, SandboxSettings
+    from gateway.sandbox import AgentCoreSandboxBackend
+    from tests.agentcore.endpoint import PUBLIC_CODE_INTERPRETER
+
+    agentcore = {"channel": "connect-back", "code_interpreter_id": PUBLIC_CODE_INTERPRETER}
+    return AgentCoreSandboxBackend(
+        SandboxSettings(backend="agentcore", pool_size=0, agentcore=agentcore), ExecutionLimits()
+    )
+
+
 BACKEND_FACTORIES: dict[str, Callable[[], BaseSandboxBackend]] = {
     "local": _local,
     "docker": _docker,
     "agentcore": _agentcore,
+    "agentcore-connect-back": _agentcore_connect_back,
 }
+_AGENTCORE_BACKENDS = frozenset({"agentcore", "agentcore-connect-back"})
 
 AGENTCORE_TESTS = frozenset(
     {
@@ -79,7 +92,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("sandbox_backend") if callspec is not None else None
         name = getattr(item, "originalname", item.name)
-        (dropped if backend == "agentcore" and name not in AGENTCORE_TESTS else keep).append(item)
+        (dropped if backend in _AGENTCORE_BACKENDS and name not in AGENTCORE_TESTS else keep).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
@@ -88,7 +101,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(params=sorted(BACKEND_FACTORIES))
 async def sandbox_backend(request: pytest.FixtureRequest) -> AsyncIterator[BaseSandboxBackend]:
     """A started backend, closed after the test (its sandboxes too)."""
-    if request.param == "agentcore":
+    if request.param in _AGENTCORE_BACKENDS:
         request.getfixturevalue("agentcore")  # the local endpoint, reached through the environment
     backend = BACKEND_FACTORIES[request.param]()
     enter = getattr(backend, "__aenter__", None)  # backends with a warm pool start it on entry
