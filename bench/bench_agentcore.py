@@ -14,6 +14,8 @@ needs a Docker engine and the sandbox image. Measured, all in one run:
 3. A `gather` of 100 calls, timed inside the session, and the API calls it cost.
 4. Session start: `acquire()` (StartCodeInterpreterSession, writeFiles, startCommandExecution,
    the poll that brings back the runner's hello), cold.
+5. Channel option 2 (connect-back over TLS, on the endpoint's PUBLIC-mode stand-in): per call
+   (sequential) and per gather of 100.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from botocore.config import Config  # noqa: E402
 from gateway.config import ExecutionLimits, SandboxSettings  # noqa: E402
 from gateway.executor import Executor  # noqa: E402
 from gateway.sandbox import AgentCoreSandboxBackend  # noqa: E402
-from tests.agentcore.endpoint import Endpoint, run_endpoint  # noqa: E402
+from tests.agentcore.endpoint import PUBLIC_CODE_INTERPRETER, Endpoint, run_endpoint  # noqa: E402
 from tests.executor._fleet import fake_source, toolbox  # noqa: E402
 
 CI = "aws.codeinterpreter.v1"
@@ -109,6 +111,20 @@ async def execute(backend: AgentCoreSandboxBackend, code: str) -> str:
     return result.stdout
 
 
+async def measure_connect_back(args: argparse.Namespace) -> dict[str, Any]:
+    """Option 2 on the local endpoint's PUBLIC-mode stand-in: per call and per gather, over TLS."""
+    settings = SandboxSettings(
+        backend="agentcore",
+        pool_size=0,
+        agentcore={"channel": "connect-back", "code_interpreter_id": PUBLIC_CODE_INTERPRETER},
+    )
+    async with AgentCoreSandboxBackend(settings, ExecutionLimits(execution_timeout_s=120)) as backend:
+        await execute(backend, "print(1)")
+        laps = json.loads(await execute(backend, SEQUENTIAL.format(n=args.calls * 10)))
+        gathers = [json.loads(await execute(backend, GATHER)) for _ in range(args.gathers)]
+    return {"sequential_call": summary_ms(laps), "gather_100": summary_ms(gathers)}
+
+
 async def measure(endpoint: Endpoint, args: argparse.Namespace) -> dict[str, Any]:
     settings = SandboxSettings(backend="agentcore", pool_size=0)
     results: dict[str, Any] = {}
@@ -144,6 +160,8 @@ def report(data: dict[str, Any]) -> str:
     rt = data["endpoint_round_trip"]
     seq = data["sequential_call"]
     gather = data["gather_100"]
+    cb_seq = data["connect_back"]["sequential_call"]
+    cb_gather = data["connect_back"]["gather_100"]
     lines = [
         "# AgentCore channel benchmark (session-API channel, local endpoint)",
         "",
@@ -172,6 +190,10 @@ def report(data: dict[str, Any]) -> str:
         f" {gather['mean_ms']} | {gather['min_ms']} |",
         f"| cold session start (`acquire()` until hello) | {data['cold_start']['n']} | {data['cold_start']['p50_ms']} |"
         f" {data['cold_start']['p95_ms']} | {data['cold_start']['mean_ms']} | {data['cold_start']['min_ms']} |",
+        f"| option 2 (connect-back, TLS): one tool call, sequential | {cb_seq['n']} | {cb_seq['p50_ms']} |"
+        f" {cb_seq['p95_ms']} | {cb_seq['mean_ms']} | {cb_seq['min_ms']} |",
+        f"| option 2 (connect-back, TLS): `gather` of 100 calls | {cb_gather['n']} | {cb_gather['p50_ms']} |"
+        f" {cb_gather['p95_ms']} | {cb_gather['mean_ms']} | {cb_gather['min_ms']} |",
         "",
         f"API calls: a `gather` of 100 cost {data['gather_100_invokes_per_execution']} `InvokeCodeInterpreter` calls"
         " per execution (channel polls and pushes, plus the session's writeFiles and hello poll), plus one"
@@ -197,6 +219,9 @@ def report(data: dict[str, Any]) -> str:
         f" inflates it), about {gather['p50_ms'] / rt['python3 -I -S -c pass']['p50_ms']:.0f}R for a gather of any"
         " size up to what one poll carries (1 MiB of frames), and for a cold session start (Start, writeFiles,"
         " startCommandExecution, a poll) about 4R plus the service's microVM start, which the warm pool hides."
+        " Option 2 (the runner connects back over TLS) takes the API out of the per-call path: its figures"
+        " are the network round trip between the session and the gateway plus the bridge's own cost, and"
+        " on the service they become the in-region network latency (milliseconds), not R."
         " The ratios to R carry over to the service; the"
         " absolute numbers here do not.",
         "",
@@ -216,6 +241,7 @@ async def main_async(args: argparse.Namespace) -> None:
         }
         data["endpoint_round_trip"] = await anyio.to_thread.run_sync(endpoint_round_trips, args.calls)
         data.update(await measure(endpoint, args))
+        data["connect_back"] = await measure_connect_back(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
