@@ -22,7 +22,10 @@ The warm pool holds sessions that have run nothing but the runner's start, and r
 remaining lifetime (`sessionTimeoutSeconds` counts from the start) is too short. The executor
 enforces every limit (wall clock, output, frame size, call count) on the bytes exactly as on Docker.
 
-A running execution's channel can be detached into an `AgentCoreHandle` (session id, directory,
+With `channel = "connect-back"` (option 2, `_agentcore_connect.py`) the runner instead connects back
+to the gateway over TLS with a per-execution token, and the connection is the byte pipe.
+
+A running execution's session-api channel can be detached into an `AgentCoreHandle` (session id, directory,
 read offset, next push number) and re-attached by another gateway process (`attach`): everything
 else lives in the session. The execution's nonce and call bookkeeping belong to the executor's own
 state, which the caller keeps next to the handle.
