@@ -3,9 +3,10 @@
 To add a backend, add a factory to `BACKEND_FACTORIES` (a test that needs infrastructure calls
 `tests._support.require` inside its factory so it fails under CI instead of skipping).
 
-The AgentCore backend (against the local endpoint, `tests/agentcore`), with each of its two
-channels, reruns only the behavioural subset in `AGENTCORE_TESTS`: the rest exercise the executor and the
-runner, which are the same code whatever carries the bytes. The others are deselected for it (not skipped).
+The AgentCore backend (against the local endpoint, `tests/agentcore`) reruns only a behavioural
+subset: `AGENTCORE_TESTS` on its session-API channel, the smaller `CONNECT_BACK_TESTS` on its
+connect-back channel. The rest exercise the executor and the runner, which are the same code
+whatever carries the bytes; they are deselected for it (not skipped).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from gateway.sandbox import BaseSandboxBackend, LocalProcessBackend
 from tests.agentcore.fixtures import agentcore
 
-__all__ = ["AGENTCORE_TESTS", "BACKEND_FACTORIES", "agentcore", "sandbox_backend"]
+__all__ = ["AGENTCORE_TESTS", "BACKEND_FACTORIES", "CONNECT_BACK_TESTS", "agentcore", "sandbox_backend"]
 
 
 def _local() -> BaseSandboxBackend:
@@ -85,6 +86,29 @@ budgets are left out (a channel round trip is tens of milliseconds locally, more
 tests/agentcore/test_backend.py has its own with room to spare."""
 
 
+CONNECT_BACK_TESTS = frozenset(
+    {
+        "test_prints_and_returns_ok",
+        "test_gather_of_many_calls",
+        "test_tool_error_is_catchable_in_the_code",
+        "test_output_is_capped_with_a_marker",
+        "test_malformed_frames_are_protocol_violations",
+        "test_runner_dying_is_a_crash",
+        "test_an_execution_with_tool_calls",
+        "test_failures",
+    }
+)
+"""The smaller subset for the connect-back channel: past the connection it is a plain byte stream."""
+
+
+def _selected(backend: object, name: str) -> bool:
+    if backend == "agentcore":
+        return name in AGENTCORE_TESTS
+    if backend == "agentcore-connect-back":
+        return name in CONNECT_BACK_TESTS
+    return True
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
@@ -92,7 +116,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("sandbox_backend") if callspec is not None else None
         name = getattr(item, "originalname", item.name)
-        (dropped if backend in _AGENTCORE_BACKENDS and name not in AGENTCORE_TESTS else keep).append(item)
+        (keep if _selected(backend, name) else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
