@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import platform
+import shutil
 import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata, resources
@@ -29,7 +32,14 @@ from gateway.errors import SandboxUnavailableError
 from gateway.sandbox._engine import EngineApi, connect_engine, engine_errors
 from gateway.sandbox._image import DEFAULT_BOOTSTRAP_TAG, ImageBuildOptions, _resolve_base, _run, _say  # pyright: ignore[reportPrivateUsage]
 
-__all__ = ["DEFAULT_GATEWAY_TAG", "GatewayImageOptions", "build_gateway_image", "gateway_dockerfile"]
+__all__ = [
+    "DEFAULT_GATEWAY_TAG",
+    "GatewayImageOptions",
+    "build_gateway_image",
+    "gateway_dockerfile",
+    "make_wheelhouse",
+    "wheelhouse_cache_dir",
+]
 
 DEFAULT_GATEWAY_TAG = "ptc-gateway:latest"
 VERSION_LABEL = "ptc-gateway.version"
@@ -95,10 +105,9 @@ async def build_gateway_image(options: GatewayImageOptions, *, out: TextIO = sys
         _say(out, f"base {base} has Python {python}")
         with tempfile.TemporaryDirectory(prefix="ptc-wheelhouse-") as tmp:
             wheelhouse = Path(tmp)
-            await make_wheelhouse(source, wheelhouse, python=python, out=out)
-            return await anyio.to_thread.run_sync(
-                partial(_build_sync, api, options, base, dockerfile.read_bytes(), wheelhouse, out)
-            )
+            deps = await make_wheelhouse(source, wheelhouse, python=python, out=out)
+            context = await anyio.to_thread.run_sync(_context, dockerfile.read_bytes(), wheelhouse, deps)
+            return await anyio.to_thread.run_sync(partial(_build_sync, api, options, base, context, out))
     finally:
         await anyio.to_thread.run_sync(api.close)
 
@@ -141,50 +150,84 @@ def _platforms() -> list[str]:
     return [*tags, f"manylinux2014_{arch}", "any"]
 
 
-async def make_wheelhouse(source: Path, wheelhouse: Path, *, python: str, out: TextIO) -> None:
-    """The checkout's wheel, its dependencies for `python` (binary wheels only) and pip, into `wheelhouse`."""
+def _wheel_requirements(wheel: Path) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata_text = archive.read(name).decode("utf-8")
+    return "\n".join(line for line in metadata_text.splitlines() if line.startswith("Requires-Dist:"))
+
+
+def wheelhouse_cache_dir() -> Path:
+    """Where downloaded dependency wheelhouses are kept (`$XDG_CACHE_HOME/ptc-gateway/wheelhouse`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ptc-gateway" / "wheelhouse"
+
+
+async def make_wheelhouse(source: Path, wheelhouse: Path, *, python: str, out: TextIO) -> Path:
+    """The checkout's wheel into `wheelhouse`; returns the directory of its dependency wheels (and pip).
+
+    The dependencies are binary wheels for `python` and this machine's architecture, pinned to the
+    versions installed here. They are kept in `wheelhouse_cache_dir()` under a key over the pins, the
+    wheel's requirements, the Python version and the platforms, so an unchanged set is downloaded once.
+    """
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     _say(out, f"building the ptc-gateway wheel from {source}")
     await _run(out, *pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheelhouse), str(source))
-    (wheel,) = [path async for path in anyio.Path(wheelhouse).glob("ptc_gateway-*.whl")]
-    constraints = wheelhouse.parent / f"{wheelhouse.name}-constraints.txt"
-    await anyio.Path(constraints).write_text(_constraints(), encoding="utf-8")
+    (wheel,) = [Path(path) async for path in anyio.Path(wheelhouse).glob("ptc_gateway-*.whl")]
+    constraints_text = _constraints()
+    platforms = _platforms()
+    key = hashlib.sha256(
+        "\0".join(
+            [constraints_text, await anyio.to_thread.run_sync(_wheel_requirements, wheel), python, *platforms]
+        ).encode("utf-8")
+    ).hexdigest()[:24]
+    deps = wheelhouse_cache_dir() / f"py{python}-{key}"
+    if await anyio.Path(deps).is_dir():
+        _say(out, f"using the cached dependency wheels in {deps}")
+        return deps
+    download = wheelhouse / "deps"
+    constraints = wheelhouse / "constraints.txt"
+    await anyio.Path(constraints).write_text(constraints_text, encoding="utf-8")
+    _say(out, f"downloading the dependencies as wheels for CPython {python}")
+    await _run(
+        out,
+        *pip,
+        "download",
+        "--quiet",
+        "--dest",
+        str(download),
+        "--only-binary=:all:",
+        "--python-version",
+        python,
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp" + python.replace(".", ""),
+        *[arg for tag in platforms for arg in ("--platform", tag)],
+        "--constraint",
+        str(constraints),
+        str(wheel),
+        "pip",
+    )
+    for stale in [path async for path in anyio.Path(download).glob("ptc_gateway-*.whl")]:
+        await stale.unlink()
+    await anyio.Path(deps.parent).mkdir(parents=True, exist_ok=True)
     try:
-        _say(out, f"downloading the dependencies as wheels for CPython {python}")
-        abi = "cp" + python.replace(".", "")
-        platforms = [arg for tag in _platforms() for arg in ("--platform", tag)]
-        await _run(
-            out,
-            *pip,
-            "download",
-            "--quiet",
-            "--dest",
-            str(wheelhouse),
-            "--only-binary=:all:",
-            "--python-version",
-            python,
-            "--implementation",
-            "cp",
-            "--abi",
-            abi,
-            *platforms,
-            "--constraint",
-            str(constraints),
-            str(wheel),
-            "pip",
-        )
-    finally:
-        await anyio.Path(constraints).unlink(missing_ok=True)
+        await anyio.to_thread.run_sync(shutil.copytree, download, deps.with_name(deps.name + ".tmp"))
+        await anyio.Path(deps.with_name(deps.name + ".tmp")).rename(deps)
+    except OSError as e:  # a cache we cannot write only costs the next build a download
+        _say(out, f"not caching the dependency wheels: {e}")
+        return download
+    return deps
 
 
-def _context(dockerfile: bytes, wheelhouse: Path) -> io.BytesIO:
+def _context(dockerfile: bytes, app: Path, deps: Path) -> io.BytesIO:
     """Dockerfile + `wheelhouse/app/` (our wheel) and `wheelhouse/deps/`; fixed metadata for the build cache."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        files = [("Dockerfile", dockerfile)] + [
-            (f"wheelhouse/{'app' if path.name.startswith('ptc_gateway-') else 'deps'}/{path.name}", path.read_bytes())
-            for path in sorted(wheelhouse.glob("*.whl"))
-        ]
+        files = [("Dockerfile", dockerfile)]
+        files += [(f"wheelhouse/app/{path.name}", path.read_bytes()) for path in sorted(app.glob("ptc_gateway-*.whl"))]
+        files += [(f"wheelhouse/deps/{path.name}", path.read_bytes()) for path in sorted(deps.glob("*.whl"))]
         for name, data in files:
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -194,10 +237,7 @@ def _context(dockerfile: bytes, wheelhouse: Path) -> io.BytesIO:
     return buffer
 
 
-def _build_sync(
-    api: EngineApi, options: GatewayImageOptions, base: str, dockerfile: bytes, wheelhouse: Path, out: TextIO
-) -> str:
-    context = _context(dockerfile, wheelhouse)
+def _build_sync(api: EngineApi, options: GatewayImageOptions, base: str, context: io.BytesIO, out: TextIO) -> str:
     digest = hashlib.sha256(context.getbuffer()).hexdigest()
     _say(out, f"building {options.tag} on {base} ({len(context.getbuffer()) / 1e6:.1f} MB context)")
     image_id: str | None = None
