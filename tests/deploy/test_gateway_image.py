@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import anyio
 import httpx2
@@ -10,6 +12,8 @@ import pytest
 
 from tests.deploy._gateway import (
     DEMO_CODE,
+    GATEWAY_CLI,
+    SOCKET,
     answer_names,
     docker,
     gateway_container,
@@ -20,16 +24,31 @@ from tests.deploy._gateway import (
     structured,
 )
 from tests.examples.test_expenses_server import EXPECTED
+from tests.sandbox._docker import TEST_IMAGE
 from tests.server.conftest import ListChanged, ready_description
 
 pytestmark = [pytest.mark.anyio, pytest.mark.docker]
 
 
 def test_image_is_non_root_with_a_healthcheck_and_the_cli_entry_point() -> None:
-    config = json.loads(docker("image", "inspect", gateway_image(), "--format", "{{json .Config}}"))
+    image = gateway_image()
+    config = json.loads(docker("image", "inspect", image, "--format", "{{json .Config}}"))
     assert config["User"] == "10001:10001"
     assert config["Entrypoint"] == ["ptc-gateway"]
     assert "/healthz" in " ".join(config["Healthcheck"]["Test"])
+    # The package inside carries the sandbox recipe: `image status` through the socket gives the host's
+    # answer for the same image (the shared test image may be rebuilt by other checkouts meanwhile).
+    gid = str(os.stat(SOCKET).st_gid)
+    inside = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "--group-add", gid, "-v", f"{SOCKET}:{SOCKET}", image,
+         "image", "status", "--tag", TEST_IMAGE],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    host = subprocess.run(
+        [GATEWAY_CLI, "image", "status", "--tag", TEST_IMAGE], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (inside.returncode, inside.stdout) == (host.returncode, host.stdout), inside.stderr
+    assert inside.stdout.strip() in (f"{TEST_IMAGE}: current", f"{TEST_IMAGE}: stale")
 
 
 async def test_gateway_container_serves_the_demo_question_through_the_mounted_socket() -> None:
