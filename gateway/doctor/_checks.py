@@ -20,8 +20,7 @@ import anyio.to_thread
 
 from gateway.config import GatewaySettings, RemoteServerConfig, StdioServerConfig
 from gateway.errors import GatewayError
-from gateway.sandbox._engine import ENGINE_FIX, connect_engine, engine_errors
-from gateway.sandbox._image import image_status
+from gateway.sandbox import ENGINE_FIX, engine_info, image_status
 from gateway.upstream import connect_fleet
 
 __all__ = [
@@ -75,7 +74,9 @@ async def check_docker(settings: GatewaySettings) -> list[Check]:
         return [Check(name="docker engine", state="skip", detail=f"not needed ([sandbox] backend = {backend!r})")]
     where = settings.sandbox.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        info = await anyio.to_thread.run_sync(partial(_engine_facts, settings.sandbox.docker_host))
+        info = await anyio.to_thread.run_sync(
+            partial(engine_info, settings.sandbox.docker_host, timeout_s=ENGINE_TIMEOUT_S)
+        )
     except GatewayError as e:
         return [
             Check(
@@ -99,15 +100,6 @@ async def check_docker(settings: GatewaySettings) -> list[Check]:
         )
     checks.append(await _check_image(settings))
     return checks
-
-
-def _engine_facts(docker_host: str | None) -> dict[str, Any]:
-    api = connect_engine(docker_host, timeout_s=ENGINE_TIMEOUT_S)
-    try:
-        with engine_errors("asking the engine for its configuration"):
-            return api.info()
-    finally:
-        api.close()
 
 
 async def _check_image(settings: GatewaySettings) -> Check:

@@ -100,6 +100,20 @@ def connect_engine(docker_host: str | None, *, timeout_s: float = 60.0) -> Engin
     return api
 
 
+def engine_info(docker_host: str | None, *, timeout_s: float = 10.0) -> dict[str, Any]:
+    """The engine's `docker info` (version, cgroup version and driver, runtimes). Blocking.
+
+    Raises:
+        SandboxUnavailableError: the engine cannot be reached (the message says how to fix it).
+    """
+    api = connect_engine(docker_host, timeout_s=timeout_s)
+    try:
+        with engine_errors("asking the engine for its configuration"):
+            return api.info()
+    finally:
+        api.close()
+
+
 def raw_socket(attached: object) -> tuple[socket.socket, Callable[[], None]]:
     """The plain socket under what `attach_socket` returned, and a function that closes all of it.
 

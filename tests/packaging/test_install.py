@@ -90,7 +90,7 @@ def test_the_wheel_finds_its_image_recipe_in_site_packages(installed: Path, else
     out = _run(
         installed / "python",
         "-c",
-        "from gateway.sandbox._image import recipe_dir as r; print(r()); print((r() / 'Dockerfile').is_file())",
+        "from gateway.sandbox import recipe_dir as r; print(r()); print((r() / 'Dockerfile').is_file())",
         cwd=elsewhere,
     )
     where, is_file = out.split()

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.sandbox._owner import (
+from gateway.sandbox import (
     LABEL_CONTAINER,
     LABEL_HOST,
     LABEL_OWNER,

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli._common import add_fleet_options, load_fleet_settings
-from gateway.sandbox._gateway_image import DEFAULT_GATEWAY_TAG, GatewayImageOptions, build_gateway_image
-from gateway.sandbox._image import (
+from gateway.sandbox import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_BOOTSTRAP_TAG,
+    DEFAULT_GATEWAY_TAG,
+    GatewayImageOptions,
     ImageBuildOptions,
+    build_gateway_image,
     build_image,
     image_status,
 )
