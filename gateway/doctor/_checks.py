@@ -174,10 +174,11 @@ def _model_configured(settings: GatewaySettings) -> bool:
     return bool(settings.model.model_fields_set)
 
 
-def _agentcore_region(settings: GatewaySettings) -> str | None:
+def _agentcore_setting(settings: GatewaySettings, key: str) -> str | None:
+    # `[sandbox.agentcore]` (region, profile) comes with the AgentCore backend; read by name.
     agentcore: Any = getattr(settings.sandbox, "agentcore", None)
-    region: Any = getattr(agentcore, "region", None)
-    return str(region) if region else None
+    value: Any = getattr(agentcore, key, None)
+    return str(value) if value else None
 
 
 async def check_aws(settings: GatewaySettings) -> list[Check]:
@@ -188,8 +189,9 @@ async def check_aws(settings: GatewaySettings) -> list[Check]:
     ]
     if not users:
         return [Check(name="aws", state="skip", detail="not needed (no [model] and no AgentCore backend configured)")]
-    region = settings.model.region or _agentcore_region(settings)
-    return [await anyio.to_thread.run_sync(partial(_aws_facts, settings.model.profile, region, " and ".join(users)))]
+    region = settings.model.region or _agentcore_setting(settings, "region")
+    profile = settings.model.profile or _agentcore_setting(settings, "profile")
+    return [await anyio.to_thread.run_sync(partial(_aws_facts, profile, region, " and ".join(users)))]
 
 
 def _aws_facts(profile: str | None, region: str | None, users: str) -> Check:
