@@ -10,6 +10,7 @@ ran with), and pip itself. The build's `RUN` steps then need no network. See doc
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import os
 import platform
@@ -170,6 +171,11 @@ async def make_wheelhouse(source: Path, wheelhouse: Path, *, python: str, out: T
     versions installed here. They are kept in `wheelhouse_cache_dir()` under a key over the pins, the
     wheel's requirements, the Python version and the platforms, so an unchanged set is downloaded once.
     """
+    if importlib.util.find_spec("pip") is None:
+        raise SandboxUnavailableError(
+            f"building the gateway image needs pip in the environment running ptc-gateway ({sys.executable}); "
+            "install it (`python -m ensurepip`) or build from the checkout's .venv"
+        )
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     _say(out, f"building the ptc-gateway wheel from {source}")
     await _run(out, *pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheelhouse), str(source))

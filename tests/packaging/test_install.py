@@ -147,3 +147,18 @@ async def test_uvx_from_the_checkout_serves_over_stdio(elsewhere: Path) -> None:
             assert not result.is_error, result.content
             assert result.structured_content is not None
             assert result.structured_content["stdout"] == "5\n"
+
+
+def test_installed_cli_explains_what_the_gateway_image_build_needs(installed: Path, elsewhere: Path) -> None:
+    # The gateway image packages a checkout; an installed wheel has none to offer (and a uv venv no pip).
+    proc = subprocess.run(
+        [str(installed / "ptc-gateway"), "image", "build", "--gateway", "--no-pull"],
+        cwd=elsewhere,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "needs a ptc-gateway checkout" in proc.stderr and "--source DIR" in proc.stderr
