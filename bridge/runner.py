@@ -32,8 +32,9 @@ import types
 from functools import partial
 from typing import Any
 
+from bridge._calls import ToolCaller, ToolError, build_namespaces
 from bridge._channel import OutputPump, Stdio, take_over_stdio
-from bridge._tools import StubIndex, ToolCaller, ToolError, build_namespaces, make_help, make_search_tools
+from bridge._stub_index import StubIndex, make_help, make_search_tools
 from bridge._traceback import CODE_FILENAME, STUBS_FILENAME, error_info, register_source
 from bridge.protocol import DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, STUB_ERROR, TOOL_ERROR, ErrorInfo, FrameError
 

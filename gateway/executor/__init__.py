@@ -6,8 +6,8 @@ The MCP server, the orchestrator and the CLI call only this::
     result = await executor.execute(code, toolbox=build_toolbox(tools, settings=settings))
 
 Modules: `_executor` (the execution: job, frames, bounded tool calls), `_frames` (what the host
-accepts from the sandbox), `_convention` (tool results as `result` frames), `_state` (one run's
-mutable state), `_records` (the result records).
+accepts from the sandbox), `_result_frames` (tool results as `result` frames: the return
+convention), `_state` (one run's mutable state), `_records` (the result records).
 """
 
 from gateway.executor._executor import Executor

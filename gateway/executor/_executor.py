@@ -49,9 +49,9 @@ from gateway.errors import (
     SandboxCrashError,
     UpstreamError,
 )
-from gateway.executor._convention import result_frame
 from gateway.executor._frames import CallFrame, DoneFrame, ErrorInfoFrame, OutputFrame, StartedFrame, parse_frame
 from gateway.executor._records import ExecutionFailure, ExecutionHooks, ExecutionResult, FailureKind
+from gateway.executor._result_frames import result_frame
 from gateway.executor._state import Deadline, Run
 from gateway.sandbox import BaseSandbox, BaseSandboxBackend
 from gateway.stubs import Toolbox

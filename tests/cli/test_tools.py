@@ -11,7 +11,7 @@ import pytest
 
 from gateway.catalog import build_catalog
 from gateway.cli import main
-from gateway.cli._tools import render_catalog
+from gateway.cli._cmd_tools import render_catalog
 from gateway.config import GatewaySettings, StdioServerConfig
 from gateway.stubs import build_toolbox, render_module
 from tests.servers import (
