@@ -57,6 +57,7 @@ from gateway.errors import SandboxError, SandboxUnavailableError
 from gateway.sandbox._agentcore_api import AgentCoreApi, InvokeResult
 from gateway.sandbox._agentcore_connect import ConnectBackListener, ConnectBackSandbox, Connection
 from gateway.sandbox._base import HELLO_MAX_BYTES, BaseSandbox, BaseSandboxBackend, SandboxInfo, await_hello
+from gateway.sandbox._owner import current_identity
 from gateway.sandbox._pool import WarmPool
 from gateway.sandbox._runtime import bridge_sources
 
@@ -74,7 +75,7 @@ _POOL_MARGIN_S = 60.0
 """A pooled session is handed out only if it will live this much longer than an execution may take."""
 _DETACH_FLUSH_S = 30.0
 _NAME_PREFIX = "ptc-gateway-"
-_NAME = re.compile(r"ptc-gateway-(?P<host>[A-Za-z0-9]{1,40})-(?P<pid>[0-9]{1,10})-[0-9a-f]{12}")
+_NAME = re.compile(r"ptc-gateway-(?P<host>[A-Za-z0-9]{1,40})-(?P<pidns>[0-9]{1,20})-(?P<pid>[0-9]{1,10})-[0-9a-f]{12}")
 
 
 @cache
@@ -409,6 +410,8 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         self.limits = limits
         self.api = AgentCoreApi(settings.agentcore)
         self._host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"
+        self._pidns = "0"
+        """Our pid namespace's inode ("0": unknown); set on entering, see `reap_orphans`."""
         self._live: set[str] = set()
         self._sandboxes: dict[str, AgentCoreSandbox | ConnectBackSandbox] = {}
         """Sandboxes not yet closed (closed with the backend: their channels' streams too)."""
@@ -433,6 +436,8 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         return self._pool.ready if self._pool else 0
 
     async def __aenter__(self) -> Self:
+        identity = await anyio.to_thread.run_sync(current_identity)  # reads /proc once
+        self._pidns = re.sub(r"[^0-9]", "", identity.pidns or "")[:20] or "0"
         await self.api.client()
         await self.reap_orphans()
         self._tg = anyio.create_task_group()
@@ -456,11 +461,11 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         return self
 
     def session_name(self) -> str:
-        """`ptc-gateway-<host>-<pid>-<random>`: lets a later gateway on this host find our orphans."""
-        return f"{_NAME_PREFIX}{self._host}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        """`ptc-gateway-<host>-<pid namespace>-<pid>-<random>`: lets a later gateway here find our orphans."""
+        return f"{_NAME_PREFIX}{self._host}-{self._pidns}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
     async def reap_orphans(self) -> int:
-        """Stop READY sessions started by gateways on this host that are no longer running. Returns the count.
+        """Stop READY sessions started by gateways in our host and pid namespace that are gone. Returns the count.
 
         Without `ListCodeInterpreterSessions` permission it logs why and reaps nothing: those
         sessions then end with their lifetime (`session_timeout_s`).
@@ -473,7 +478,9 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         orphans: list[str] = []
         for session_id, name in sessions:
             match = _NAME.fullmatch(name)
-            if match is None or match["host"] != self._host:
+            # A pid means something only in its own namespace (see gateway/sandbox/_owner.py): a gateway
+            # in another container, even one with our host name, is never judged by our pids.
+            if match is None or match["host"] != self._host or match["pidns"] != self._pidns:
                 continue
             pid = int(match["pid"])
             if pid != os.getpid() and not _pid_alive(pid):

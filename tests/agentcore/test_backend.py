@@ -157,25 +157,26 @@ async def test_pooled_sessions_too_close_to_their_lifetime_are_replaced(agentcor
 async def test_sessions_of_dead_gateways_on_this_host_are_reaped(agentcore: Endpoint) -> None:
     dead = await anyio.run_process([sys.executable, "-c", "import os; print(os.getpid())"])
     dead_pid = int(dead.stdout)
-    host = backend().session_name().split("-")[2]
+    async with backend() as probe:
+        host, pidns, _, _ = probe.session_name().removeprefix("ptc-gateway-").split("-")
+    reaped = f"ptc-gateway-{host}-{pidns}-{dead_pid}-{'a' * 12}"  # a crashed gateway here: reaped
+    kept = [
+        f"ptc-gateway-{host}-{pidns}-1-{'b' * 12}",  # a live process: kept
+        f"ptc-gateway-{host}-{pidns}9-{dead_pid}-{'c' * 12}",  # another pid namespace (a container): kept
+        f"ptc-gateway-otherhost-{pidns}-{dead_pid}-{'d' * 12}",  # another host: kept
+        "someone-elses-session",  # not ours: kept
+    ]
     client: Any = boto3.client("bedrock-agentcore")
     try:
         started = {
             name: client.start_code_interpreter_session(codeInterpreterIdentifier="aws.codeinterpreter.v1", name=name)[
                 "sessionId"
             ]
-            for name in (
-                f"ptc-gateway-{host}-{dead_pid}-{'a' * 12}",  # a crashed gateway on this host: reaped
-                f"ptc-gateway-{host}-1-{'b' * 12}",  # a live process: kept
-                f"ptc-gateway-otherhost-{dead_pid}-{'c' * 12}",  # another host's: kept
-                "someone-elses-session",  # not ours: kept
-            )
+            for name in [reaped, *kept]
         }
         async with backend() as ac:
             assert await ac.reap_orphans() == 0  # entering already reaped it
-        live = set(agentcore.live_sessions())
-        assert started[f"ptc-gateway-{host}-{dead_pid}-{'a' * 12}"] not in live
-        assert len(live) == 3
+        assert set(agentcore.live_sessions()) == {started[name] for name in kept}
     finally:
         for session_id in agentcore.live_sessions():
             client.stop_code_interpreter_session(
