@@ -36,6 +36,8 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -74,8 +76,14 @@ _STDERR_CHARS = 16 * 1024
 _POOL_MARGIN_S = 60.0
 """A pooled session is handed out only if it will live this much longer than an execution may take."""
 _DETACH_FLUSH_S = 30.0
+_MAX_HANDLE_CHARS = 4096
 _NAME_PREFIX = "ptc-gateway-"
 _NAME = re.compile(r"ptc-gateway-(?P<host>[A-Za-z0-9]{1,40})-(?P<pidns>[0-9]{1,20})-(?P<pid>[0-9]{1,10})-[0-9a-f]{12}")
+
+
+def _mac(key: bytes, body: str) -> str:
+    digest = hmac.new(key, body.encode("ascii", "replace"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 @cache
@@ -93,8 +101,8 @@ def _runtime_sources() -> list[tuple[str, str]]:
 class AgentCoreHandle:
     """Everything the gateway side of a running execution's channel needs, to re-attach from another process.
 
-    It grants control of the session: whoever keeps it must sign it (the proxy does) and keep it
-    as secret as the AWS credentials that can use it.
+    It grants control of the session: pass it between processes only `sign`ed (HMAC with a key the
+    gateways share) and `verify` it before attaching; keep it as secret as the AWS credentials.
     """
 
     code_interpreter_id: str
@@ -111,6 +119,26 @@ class AgentCoreHandle:
     def to_json(self) -> str:
         """A compact JSON text of the handle."""
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+
+    def sign(self, key: bytes) -> str:
+        """The handle as a tamper-evident token: base64url(JSON) "." base64url(HMAC-SHA256 with `key`)."""
+        body = base64.urlsafe_b64encode(self.to_json().encode()).decode("ascii").rstrip("=")
+        return f"{body}.{_mac(key, body)}"
+
+    @classmethod
+    def verify(cls, token: str, key: bytes) -> AgentCoreHandle:
+        """The handle in a `sign`ed token; `SandboxUnavailableError` when it is forged, altered or expired."""
+        body, _, mac = token.partition(".")
+        if len(token) > _MAX_HANDLE_CHARS or not hmac.compare_digest(mac, _mac(key, body)):
+            raise SandboxUnavailableError("the AgentCore handle's signature does not match: refusing to attach")
+        try:
+            text = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+        except (ValueError, UnicodeDecodeError) as e:
+            raise SandboxUnavailableError(f"malformed AgentCore handle: {e}") from e
+        handle = cls.from_json(text)
+        if handle.expires_at <= time.time():
+            raise SandboxUnavailableError(f"the handle of AgentCore session {handle.session_id} has expired")
+        return handle
 
     @classmethod
     def from_json(cls, text: str) -> AgentCoreHandle:

@@ -8,8 +8,11 @@ Every test ends with the `agentcore` fixture checking that no session was left r
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import ssl
 import sys
+import time
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -356,6 +359,9 @@ async def test_connect_back_from_a_session_without_network_is_a_clear_error(agen
 # ---- resuming from another process ---------------------------------------------------------------
 
 
+KEY = b"a key the gateway processes share"
+
+
 def _job(nonce: str) -> bytes:
     cat = catalog()
     job: dict[str, Any] = {
@@ -385,11 +391,18 @@ async def test_a_running_execution_is_resumed_from_a_handle_by_another_backend(a
         await sandbox.send(_job(nonce))
         frames = await _frames(sandbox, FrameDecoder(nonce=nonce), until="call")
         call = next(frame for frame in frames if frame["type"] == "call")
-        text = (await sandbox.detach()).to_json()  # the pause: the first process lets go
+        token = (await sandbox.detach()).sign(KEY)  # the pause: the first process lets go
         assert first.live_sessions == frozenset()
     assert len(agentcore.live_sessions()) == 1  # detached: still running, the code still waiting
 
-    handle = AgentCoreHandle.from_json(text)
+    with pytest.raises(SandboxUnavailableError, match="signature does not match"):
+        AgentCoreHandle.verify(token, b"another key")
+    body, _, mac = token.partition(".")
+    forged = AgentCoreHandle.from_json(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    forged_body = base64.urlsafe_b64encode(dataclasses.replace(forged, offset=0).to_json().encode()).decode()
+    with pytest.raises(SandboxUnavailableError, match="signature does not match"):
+        AgentCoreHandle.verify(forged_body.rstrip("=") + "." + mac, KEY)
+    handle = AgentCoreHandle.verify(token, KEY)
     async with backend() as second:  # another gateway process
         resumed = await second.attach(handle)
         try:
@@ -401,6 +414,19 @@ async def test_a_running_execution_is_resumed_from_a_handle_by_another_backend(a
     printed = "".join(f["data"] for f in rest if f["type"] == "output")
     assert printed == "got 5\n"
     assert next(f for f in rest if f["type"] == "done")["ok"] is True
+
+
+def test_an_expired_handle_is_refused() -> None:
+    handle = AgentCoreHandle(
+        code_interpreter_id="aws.codeinterpreter.v1",
+        session_id="s1",
+        directory="ptc-x",
+        offset=0,
+        next_push=1,
+        expires_at=time.time() - 1,
+    )
+    with pytest.raises(SandboxUnavailableError, match="has expired"):
+        AgentCoreHandle.verify(handle.sign(KEY), KEY)
 
 
 async def test_attaching_to_a_stopped_session_is_a_clear_error(agentcore: Endpoint) -> None:
