@@ -6,6 +6,12 @@ serialisation, error parsing, retries, event-stream decoding):
 - `POST /model/{id}/converse`         Converse JSON in and out
 - `POST /model/{id}/converse-stream`  Converse JSON in, AWS event-stream binary frames out (chunked)
 - `POST /model/{id}/invoke`           the Anthropic Messages body in and out (Claude ids only)
+- `POST /model/{id}/invoke-with-response-stream`  the Anthropic body in; `chunk` events, each holding
+                                      one Anthropic stream event (`message_start` … `message_stop`)
+
+Like Bedrock, the Anthropic body is checked strictly: unknown top-level keys, `caller` on a
+`tool_use` block ("Extra inputs are not permitted") and beta flags it does not know ("invalid
+beta flag") are refused with a ValidationException.
 
 Every request is normalised into a `Turn` (system text, messages, tools — the same view whatever
 the API) and handed to a *scripted model*: a plain function `Turn -> Reply`, in the spirit of
@@ -20,6 +26,7 @@ Converse, no ConverseStream, no scripting, hence this.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -37,8 +44,15 @@ from tests.bedrock.eventstream import encode_event, encode_exception
 
 __all__ = ["Endpoint", "Reply", "ScriptedModel", "ToolCall", "Turn", "run_endpoint"]
 
-Api = Literal["converse", "converse-stream", "invoke"]
-_ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<api>converse|converse-stream|invoke)$")
+Api = Literal["converse", "converse-stream", "invoke", "invoke-with-response-stream"]
+_ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<api>converse|converse-stream|invoke|invoke-with-response-stream)$")
+ANTHROPIC_BODY_KEYS = frozenset(
+    {"anthropic_version", "anthropic_beta", "max_tokens", "messages", "system", "temperature", "top_p", "top_k"}
+    | {"stop_sequences", "tools", "tool_choice", "thinking"}
+)
+KNOWN_BETAS = frozenset(
+    {"interleaved-thinking-2025-05-14", "context-1m-2025-08-07", "token-efficient-tools-2025-02-19"}
+)
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 CHARS_PER_TOKEN = 4
 _CUT = "<cut the connection>"
@@ -161,9 +175,15 @@ def _converse_turn(api: Api, model_id: str, body: dict[str, Any]) -> Turn:
     return Turn(api=api, model_id=model_id, system=system, messages=messages, tools=tools, cache_point=cache, raw=body)
 
 
-def _anthropic_turn(model_id: str, body: dict[str, Any]) -> Turn:
+def _anthropic_turn(model_id: str, body: dict[str, Any], api: Api = "invoke") -> Turn:
     if body.get("anthropic_version") != "bedrock-2023-05-31":
         raise ValidationError("anthropic_version must be bedrock-2023-05-31")
+    extra = sorted(set(body) - ANTHROPIC_BODY_KEYS)
+    if extra:
+        raise ValidationError(f"extraneous key [{extra[0]}] is not permitted")
+    for flag in body.get("anthropic_beta", []):
+        if flag not in KNOWN_BETAS:
+            raise ValidationError(f"invalid beta flag {flag}")
     if "anthropic." not in model_id:
         raise ValidationError(f"model {model_id} does not accept the Anthropic Messages body")
     system_raw = body.get("system", "")
@@ -179,11 +199,15 @@ def _anthropic_turn(model_id: str, body: dict[str, Any]) -> Turn:
     messages: list[dict[str, Any]] = []
     for message in body["messages"]:
         content: list[dict[str, Any]] = []
-        for block in message["content"]:
+        raw_content = message["content"]
+        blocks = [{"type": "text", "text": raw_content}] if isinstance(raw_content, str) else raw_content
+        for block in blocks:
             match block["type"]:
                 case "text":
                     content.append({"type": "text", "text": block["text"]})
                 case "tool_use":
+                    if "caller" in block:
+                        raise ValidationError("messages.content.tool_use.caller: Extra inputs are not permitted")
                     content.append(
                         {"type": "tool_use", "id": block["id"], "name": block["name"], "input": block["input"]}
                     )
@@ -201,9 +225,7 @@ def _anthropic_turn(model_id: str, body: dict[str, Any]) -> Turn:
                 case other:
                     raise ValidationError(f"unsupported content type {other}")
         messages.append({"role": message["role"], "content": content})
-    return Turn(
-        api="invoke", model_id=model_id, system=system, messages=messages, tools=tools, cache_point=cache, raw=body
-    )
+    return Turn(api=api, model_id=model_id, system=system, messages=messages, tools=tools, cache_point=cache, raw=body)
 
 
 @dataclass
@@ -366,6 +388,42 @@ def _anthropic_response(model_id: str, reply: Reply, calls: list[ToolCall], usag
     }
 
 
+def _anthropic_stream(
+    model_id: str, reply: Reply, calls: list[ToolCall], usage: dict[str, int]
+) -> Iterator[dict[str, Any]]:
+    """The Anthropic stream events of one reply, as Bedrock wraps them in `chunk` events."""
+    whole = _anthropic_response(model_id, reply, calls, usage)
+    yield {
+        "type": "message_start",
+        "message": {**whole, "content": [], "stop_reason": None, "usage": {**whole["usage"], "output_tokens": 1}},
+    }
+    for index, block in enumerate(whole["content"]):
+        if block["type"] == "text":
+            yield {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+            words = block["text"].split(" ")
+            for i, word in enumerate(words):
+                piece = word if i == len(words) - 1 else word + " "
+                if piece:
+                    yield {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": piece},
+                    }
+        else:
+            yield {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}}
+            raw = json.dumps(block["input"])
+            for start in range(0, len(raw), 40):
+                delta = {"type": "input_json_delta", "partial_json": raw[start : start + 40]}
+                yield {"type": "content_block_delta", "index": index, "delta": delta}
+        yield {"type": "content_block_stop", "index": index}
+    yield {
+        "type": "message_delta",
+        "delta": {"stop_reason": whole["stop_reason"], "stop_sequence": None},
+        "usage": {"output_tokens": whole["usage"]["output_tokens"]},
+    }
+    yield {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 1, "outputTokenCount": 1}}
+
+
 def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -406,7 +464,10 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 body = json.loads(raw)
-                turn = _anthropic_turn(model_id, body) if api == "invoke" else _converse_turn(api, model_id, body)
+                if api in ("invoke", "invoke-with-response-stream"):
+                    turn = _anthropic_turn(model_id, body, api)
+                else:
+                    turn = _converse_turn(api, model_id, body)
             except (ValidationError, KeyError, TypeError, ValueError) as e:
                 self._json(400, {"message": f"Malformed input request: {e}"}, "ValidationException")
                 return
@@ -421,6 +482,17 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                     self._json(200, _converse_body(reply, calls, usage))
                 case "invoke":
                     self._json(200, _anthropic_response(model_id, reply, calls, usage))
+                case "invoke-with-response-stream":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for event in _anthropic_stream(model_id, reply, calls, usage):
+                        payload = {"bytes": base64.b64encode(json.dumps(event).encode()).decode()}
+                        frame = encode_event("chunk", payload)
+                        self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
                 case "converse-stream":
                     self.send_response(200)
                     self.send_header("Content-Type", "application/vnd.amazon.eventstream")
