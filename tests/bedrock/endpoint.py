@@ -197,7 +197,11 @@ def _anthropic_turn(model_id: str, body: dict[str, Any], api: Api = "invoke") ->
             {"name": tool["name"], "description": tool.get("description", ""), "input_schema": tool["input_schema"]}
         )
     messages: list[dict[str, Any]] = []
-    for message in body["messages"]:
+    for i, message in enumerate(body["messages"]):
+        if message["role"] != ("user" if i % 2 == 0 else "assistant"):
+            raise ValidationError("messages: roles must alternate between user and assistant, starting with user")
+        if not message["content"]:
+            raise ValidationError(f"messages.{i}: content must not be empty")
         content: list[dict[str, Any]] = []
         raw_content = message["content"]
         blocks = [{"type": "text", "text": raw_content}] if isinstance(raw_content, str) else raw_content
@@ -225,6 +229,13 @@ def _anthropic_turn(model_id: str, body: dict[str, Any], api: Api = "invoke") ->
                 case other:
                     raise ValidationError(f"unsupported content type {other}")
         messages.append({"role": message["role"], "content": content})
+    for i in range(1, len(messages)):
+        uses = {b["id"] for b in messages[i - 1]["content"] if b["type"] == "tool_use"}
+        results = {b["tool_use_id"] for b in messages[i]["content"] if b["type"] == "tool_result"}
+        if messages[i]["role"] == "user" and uses != results:
+            raise ValidationError(
+                f"messages.{i}: tool_result blocks must answer exactly the tool_use ids of the previous message"
+            )
     return Turn(api=api, model_id=model_id, system=system, messages=messages, tools=tools, cache_point=cache, raw=body)
 
 
