@@ -32,6 +32,7 @@ MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 class _InvokeClient(Protocol):
+    def count_tokens(self, **kwargs: Any) -> dict[str, Any]: ...
     def invoke_model(self, **kwargs: Any) -> dict[str, Any]: ...
     def invoke_model_with_response_stream(self, **kwargs: Any) -> dict[str, Any]: ...
 
@@ -107,6 +108,27 @@ class BedrockMessagesClient:
             raise ModelError(f"model {model_id!r} answered with a body that is not a JSON object")
         return cast(JsonObject, parsed)
 
+    async def count_tokens(self, model_id: str, body: Mapping[str, Any]) -> int:
+        """CountTokens for an InvokeModel body.
+
+        CountTokens takes a foundation-model id, not an inference profile: a cross-region prefix
+        (`us.`, `eu.`, `apac.`, `global.`…) is dropped.
+        """
+        client = await self._runtime()
+        foundation = _foundation_model(model_id)
+        data = json.dumps(body).encode()
+        try:
+            raw = await anyio.to_thread.run_sync(
+                lambda: client.count_tokens(modelId=foundation, input={"invokeModel": {"body": data}}),
+                abandon_on_cancel=True,
+            )
+        except _BOTO_ERRORS as e:
+            raise _model_error(e, model_id=foundation, region=self._region, attempts=self._max_attempts) from e
+        tokens = raw.get("inputTokens")
+        if not isinstance(tokens, int) or tokens < 0:
+            raise ModelError(f"CountTokens for {foundation!r} answered without a token count")
+        return tokens
+
     async def invoke_stream(self, model_id: str, body: Mapping[str, Any]) -> AsyncIterator[JsonObject]:
         """InvokeModelWithResponseStream: the Anthropic stream events (`message_start`, …) as they arrive.
 
@@ -137,6 +159,13 @@ class BedrockMessagesClient:
             if event is None:
                 return
             yield _chunk_event(event, model_id)
+
+
+def _foundation_model(model_id: str) -> str:
+    head, dot, rest = model_id.partition(".")
+    if dot and len(head) <= 6 and head.isalpha() and head.islower() and "." in rest:
+        return rest  # us.anthropic.claude-… → anthropic.claude-…
+    return model_id
 
 
 def _chunk_event(event: Mapping[str, Any], model_id: str) -> JsonObject:

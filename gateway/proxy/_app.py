@@ -189,6 +189,12 @@ class _Routes:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
+    async def count_tokens(self, request: Request, request_id: str) -> Response:
+        settings = self.service.settings
+        body, model = self.service.resolve(await _json_body(request, settings.max_body_bytes), count_only=True)
+        betas = beta_flags(request.headers.get("anthropic-beta"), settings.beta_allow_list)
+        return JSONResponse({"input_tokens": await self.service.count_tokens(body, model, betas=betas)})
+
     async def models(self, request: Request, request_id: str) -> Response:
         names = sorted(self.service.models.names)
         data = [
@@ -247,6 +253,7 @@ async def open_proxy(gateway: Gateway, *, client: BedrockMessagesClient | None =
             exception_handlers={404: _not_found, 405: _not_found},
             routes=[
                 Route("/v1/messages", _endpoint(routes.messages, auth), methods=["POST"]),
+                Route("/v1/messages/count_tokens", _endpoint(routes.count_tokens, auth), methods=["POST"]),
                 Route("/v1/models", _endpoint(routes.models, auth), methods=["GET"]),
                 Route("/healthz", _endpoint(routes.health, None), methods=["GET"]),
             ],

@@ -74,9 +74,9 @@ class MessagesService:
         self.models = ModelMap.from_settings(settings)
         self._backend_name = gateway.settings.sandbox.backend
 
-    def resolve(self, body: object) -> tuple[dict[str, Any], ResolvedModel]:
+    def resolve(self, body: object, *, count_only: bool = False) -> tuple[dict[str, Any], ResolvedModel]:
         """The checked request and its model."""
-        request = check_request(body)
+        request = check_request(body, count_only=count_only)
         model = self.models.resolve(request.get("model"))
         if not model.anthropic:
             raise ApiError(
@@ -100,6 +100,26 @@ class MessagesService:
     async def invoke(self, model: ResolvedModel, body: Mapping[str, Any]) -> dict[str, Any]:
         try:
             return dict(await self.client.invoke(model.bedrock_id, body))
+        except ModelError as e:
+            raise from_model_error(e) from e
+
+    async def count_tokens(self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str]) -> int:
+        """Input tokens of the request as the model would see it (for PTC: with the rules and stubs).
+
+        Bedrock's CountTokens; where the model does not support it, Bedrock's error is passed on
+        (no estimate is made up).
+        """
+        body = bedrock_body(request, betas=betas)
+        code_tool = find_code_tool(cast(list[dict[str, Any]], request.get("tools", [])))
+        if code_tool is not None:
+            setup = await prepare(self.gateway, code_tool)
+            limit = self.gateway.settings.model.tool_result_max_bytes
+            view = model_view(cast(list[dict[str, Any]], request["messages"]), limit_bytes=limit)
+            body["system"] = _system(request.get("system"), setup.system)
+            body["tools"] = setup.tools
+            body["messages"] = view.messages
+        try:
+            return await self.client.count_tokens(model.bedrock_id, body)
         except ModelError as e:
             raise from_model_error(e) from e
 

@@ -49,8 +49,11 @@ def new_message_id() -> str:
     return f"msg_{secrets.token_hex(12)}"
 
 
-def check_request(body: object) -> dict[str, Any]:
-    """The request body as a JSON object with the fields the proxy reads well-typed; 400 otherwise."""
+def check_request(body: object, *, count_only: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object with the fields the proxy reads well-typed; 400 otherwise.
+
+    `count_only`: a count_tokens request (no `max_tokens`; 1 is filled in for Bedrock's body).
+    """
     if not isinstance(body, dict):
         raise ApiError("invalid_request_error", "the request body must be a JSON object")
     data = cast(dict[str, Any], body)
@@ -65,6 +68,8 @@ def check_request(body: object) -> dict[str, Any]:
         content = cast(dict[str, Any], message).get("content")
         if not isinstance(content, str | list):
             raise ApiError("invalid_request_error", f"messages.{i}.content: a string or a list of blocks")
+    if count_only:
+        data = {**data, "max_tokens": 1}
     max_tokens = data.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise ApiError("invalid_request_error", "max_tokens: a positive integer is required")

@@ -44,8 +44,10 @@ from tests.bedrock.eventstream import encode_event, encode_exception
 
 __all__ = ["Endpoint", "Reply", "ScriptedModel", "ToolCall", "Turn", "run_endpoint"]
 
-Api = Literal["converse", "converse-stream", "invoke", "invoke-with-response-stream"]
-_ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<api>converse|converse-stream|invoke|invoke-with-response-stream)$")
+Api = Literal["converse", "converse-stream", "invoke", "invoke-with-response-stream", "count-tokens"]
+_ROUTE = re.compile(
+    r"^/model/(?P<model>[^/]+)/(?P<api>converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$"
+)
 ANTHROPIC_BODY_KEYS = frozenset(
     {"anthropic_version", "anthropic_beta", "max_tokens", "messages", "system", "temperature", "top_p", "top_k"}
     | {"stop_sequences", "tools", "tool_choice", "thinking"}
@@ -246,6 +248,8 @@ class Endpoint:
     model: ScriptedModel
     url: str = ""
     turns: list[Turn] = field(default_factory=list[Turn])
+    counted: list[Turn] = field(default_factory=list[Turn])
+    """The requests CountTokens was asked about (the model is not called for them)."""
     authorizations: list[str] = field(default_factory=list[str])
     throttled: int = 0
     model_errors: list[Exception] = field(default_factory=list[Exception])
@@ -472,6 +476,20 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                 self._json(
                     429, {"message": "Too many requests, please wait before trying again."}, "ThrottlingException"
                 )
+                return
+            if api == "count-tokens":
+                try:
+                    if re.match(r"^[a-z]{2,6}\.[a-z]+\.", model_id):
+                        raise ValidationError("The provided model identifier is invalid (CountTokens takes a model id)")
+                    inner = json.loads(base64.b64decode(json.loads(raw)["input"]["invokeModel"]["body"]))
+                    counted = _anthropic_turn(model_id, inner)
+                except (ValidationError, KeyError, TypeError, ValueError) as e:
+                    self._json(400, {"message": f"Malformed input request: {e}"}, "ValidationException")
+                    return
+                with endpoint._lock:
+                    endpoint.counted.append(counted)
+                seen = counted.system + json.dumps(counted.tools, sort_keys=True) + json.dumps(counted.messages)
+                self._json(200, {"inputTokens": math.ceil(len(seen) / CHARS_PER_TOKEN)})
                 return
             try:
                 body = json.loads(raw)

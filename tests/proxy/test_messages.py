@@ -197,3 +197,18 @@ async def test_models_and_unknown_names(bedrock: Serve, proxy: OpenProxy) -> Non
         "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
         "anthropic.claude-3-haiku-20240307-v1:0",
     ]
+
+
+async def test_count_tokens_uses_bedrock_count_tokens_on_the_model_s_view(bedrock: Serve, proxy: OpenProxy) -> None:
+    endpoint = bedrock(echo)
+    hi: Any = [{"role": "user", "content": "How many departments are there?"}]
+    code_tool: Any = [{"type": "code_execution_20260120", "name": "code_execution"}]
+    async with proxy() as running, _client(running.url) as client:
+        with anyio.fail_after(30):
+            plain = await client.messages.count_tokens(model="claude-haiku-4-5", messages=hi)
+            ptc = await client.messages.count_tokens(model="claude-haiku-4-5", messages=hi, tools=code_tool)
+    assert not endpoint.turns  # counting never calls the model
+    first, second = endpoint.counted
+    assert first.model_id == second.model_id == "anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert "class expenses" in second.system and [t["name"] for t in second.tools] == ["execute_code"]
+    assert 0 < plain.input_tokens < ptc.input_tokens

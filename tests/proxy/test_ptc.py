@@ -271,3 +271,39 @@ async def test_missing_and_expired_containers_are_400(bedrock: Serve, proxy: Ope
     assert "container_id is required" in missing.value.message
     assert "has expired" in expired.value.message
     assert "not a container id issued by this proxy" in forged.value.message
+
+
+async def test_streamed_ptc_pauses_and_finishes_like_the_non_streamed(bedrock: Serve, proxy: OpenProxy) -> None:
+    endpoint = bedrock(code_then_answer(PARALLEL_CODE))
+    messages: Any = [{"role": "user", "content": "Total?"}]
+    async with proxy(fleet=False) as running, _client(running.url) as client:
+        with anyio.fail_after(60):
+            async with client.messages.stream(
+                model="claude-opus-4-6", max_tokens=1000, tools=TOOLS, messages=messages
+            ) as stream:
+                paused = await stream.get_final_message()
+            assert [b.type for b in paused.content] == ["text", "server_tool_use", "tool_use", "tool_use"]
+            calls = [b for b in paused.content if b.type == "tool_use"]
+            assert {json.dumps(c.input) for c in calls} == {
+                json.dumps({"sql": "SELECT revenue FROM sales WHERE region = 'east'"}),
+                json.dumps({"sql": "SELECT revenue FROM sales WHERE region = 'west'"}),
+            }
+            assert all(c.caller is not None and c.caller.tool_id == paused.content[1].id for c in calls)
+            assert paused.stop_reason == "tool_use" and paused.container is not None
+            messages += [
+                {"role": "assistant", "content": paused.content},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": c.id, "content": run_query(str(c.input))} for c in calls
+                    ],
+                },
+            ]
+            async with client.messages.stream(
+                model="claude-opus-4-6", max_tokens=1000, tools=TOOLS, messages=messages, container=paused.container.id
+            ) as stream:
+                done = await stream.get_final_message()
+    assert [b.type for b in done.content] == ["code_execution_tool_result", "text"]
+    assert done.content[-1].type == "text" and done.content[-1].text == "Answer: total: 2010"
+    assert done.usage.input_tokens > 0 and done.usage.output_tokens > 0
+    assert len(endpoint.turns) == 2
