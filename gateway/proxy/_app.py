@@ -10,7 +10,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +29,7 @@ from gateway.proxy._executions import ExecutionStore
 from gateway.proxy._handles import HandleCodec
 from gateway.proxy._service import MessagesService
 from gateway.proxy._wire import beta_flags, message_events, sse
+from gateway.telemetry import ProxyTelemetry, RequestSpan
 
 __all__ = ["ProxyApp", "open_proxy"]
 
@@ -38,6 +39,7 @@ PING_INTERVAL_S = 10.0
 """How often a stream that waits on code sends a `ping` event."""
 FIRST_EVENT_WAIT_S = 1.0
 """How long a streamed PTC request may fail with an HTTP status before its stream starts."""
+_CONTENT_EVENT = b"event: content_block_"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -82,22 +84,47 @@ class _Auth:
             raise ApiError("authentication_error", "invalid x-api-key")
 
 
-Handler = Callable[[Request, str], Awaitable[Response]]
+Handler = Callable[[Request, str, RequestSpan], Awaitable[Response]]
 
 
-def _endpoint(handler: Handler, auth: _Auth | None) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(
+    handler: Handler, auth: _Auth | None, telemetry: ProxyTelemetry, route: str
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         request_id = _request_id()
+        span = telemetry.request(request.method, route, request.headers)
         try:
-            if auth is not None:
-                auth.check(request)
-            response = await handler(request, request_id)
+            with telemetry.active(span):
+                if auth is not None:
+                    auth.check(request)
+                response = await handler(request, request_id, span)
         except ApiError as e:
+            span.finish(e.status, e.type)
             return _error(e, request_id)
+        except BaseException:
+            span.finish(500, "internal")
+            raise
         response.headers["request-id"] = request_id
+        if isinstance(response, StreamingResponse):
+            response.body_iterator = _finish_after(response.body_iterator, span)
+        else:
+            span.finish(response.status_code)
         return response
 
     return endpoint
+
+
+async def _finish_after(body: AsyncIterable[Any], span: RequestSpan) -> AsyncGenerator[Any]:
+    """Pass a stream on; note its first content event and end the request span after its last."""
+    error: str | None = "cancelled"
+    try:
+        async for chunk in body:
+            if isinstance(chunk, bytes) and chunk.startswith(_CONTENT_EVENT):
+                span.first_token()
+            yield chunk
+        error = None
+    finally:
+        span.finish(200, error)
 
 
 async def _json_body(request: Request, limit: int) -> Any:
@@ -120,9 +147,10 @@ class _Routes:
         self.service = service
         self.tg = tg
 
-    async def messages(self, request: Request, request_id: str) -> Response:
+    async def messages(self, request: Request, request_id: str, span: RequestSpan) -> Response:
         settings = self.service.settings
         body, model = self.service.resolve(await _json_body(request, settings.max_body_bytes))
+        span.model = model.name
         if settings.log_bodies:
             logger.debug("request %s body: %s", request_id, json.dumps(body)[:100_000])
         betas = beta_flags(request.headers.get("anthropic-beta"), settings.beta_allow_list)
@@ -189,13 +217,13 @@ class _Routes:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
-    async def count_tokens(self, request: Request, request_id: str) -> Response:
+    async def count_tokens(self, request: Request, request_id: str, span: RequestSpan) -> Response:
         settings = self.service.settings
         body, model = self.service.resolve(await _json_body(request, settings.max_body_bytes), count_only=True)
         betas = beta_flags(request.headers.get("anthropic-beta"), settings.beta_allow_list)
         return JSONResponse({"input_tokens": await self.service.count_tokens(body, model, betas=betas)})
 
-    async def models(self, request: Request, request_id: str) -> Response:
+    async def models(self, request: Request, request_id: str, span: RequestSpan) -> Response:
         names = sorted(self.service.models.names)
         data = [
             {"type": "model", "id": name, "display_name": name, "created_at": "1970-01-01T00:00:00Z"} for name in names
@@ -209,7 +237,7 @@ class _Routes:
             }
         )
 
-    async def health(self, request: Request, request_id: str) -> Response:
+    async def health(self, request: Request, request_id: str, span: RequestSpan) -> Response:
         return JSONResponse({"status": "ok", "paused_executions": len(self.service.store)})
 
 
@@ -244,18 +272,28 @@ async def open_proxy(gateway: Gateway, *, client: BedrockMessagesClient | None =
     secret = settings.container_secret.encode() if settings.container_secret else secrets.token_bytes(32)
     async with anyio.create_task_group() as tg:
         store = ExecutionStore(tg, max_paused=settings.max_paused)
+        telemetry = ProxyTelemetry(gateway.telemetry, paused=lambda: len(store))
         service = MessagesService(
-            gateway=gateway, settings=settings, client=client, store=store, codec=HandleCodec(secret)
+            gateway=gateway,
+            settings=settings,
+            client=client,
+            store=store,
+            codec=HandleCodec(secret),
+            telemetry=telemetry,
         )
         routes = _Routes(service, tg)
         auth = _Auth(settings.api_keys)
+
+        def route(path: str, handler: Handler, method: str, *, authenticated: bool = True) -> Route:
+            return Route(path, _endpoint(handler, auth if authenticated else None, telemetry, path), methods=[method])
+
         app = Starlette(
             exception_handlers={404: _not_found, 405: _not_found},
             routes=[
-                Route("/v1/messages", _endpoint(routes.messages, auth), methods=["POST"]),
-                Route("/v1/messages/count_tokens", _endpoint(routes.count_tokens, auth), methods=["POST"]),
-                Route("/v1/models", _endpoint(routes.models, auth), methods=["GET"]),
-                Route("/healthz", _endpoint(routes.health, None), methods=["GET"]),
+                route("/v1/messages", routes.messages, "POST"),
+                route("/v1/messages/count_tokens", routes.count_tokens, "POST"),
+                route("/v1/models", routes.models, "GET"),
+                route("/healthz", routes.health, "GET", authenticated=False),
             ],
         )
         try:

@@ -40,6 +40,7 @@ from gateway.proxy._ptc import (
     start_execution,
 )
 from gateway.proxy._wire import bedrock_body, check_request, new_message_id
+from gateway.telemetry import ProxyTelemetry
 
 __all__ = ["MessagesService"]
 
@@ -65,12 +66,14 @@ class MessagesService:
         client: BedrockMessagesClient,
         store: ExecutionStore,
         codec: HandleCodec,
+        telemetry: ProxyTelemetry,
     ) -> None:
         self.gateway = gateway
         self.settings = settings
         self.client = client
         self.store = store
         self.codec = codec
+        self.telemetry = telemetry
         self.models = ModelMap.from_settings(settings)
         self._backend_name = gateway.settings.sandbox.backend
 
@@ -98,10 +101,14 @@ class MessagesService:
         return await self._ptc(request, model, betas=betas, message_id=new_message_id())
 
     async def invoke(self, model: ResolvedModel, body: Mapping[str, Any]) -> dict[str, Any]:
-        try:
-            return dict(await self.client.invoke(model.bedrock_id, body))
-        except ModelError as e:
-            raise from_model_error(e) from e
+        """One InvokeModel call inside a `chat` span."""
+        with self.telemetry.chat(model.bedrock_id, body) as record:
+            try:
+                response = dict(await self.client.invoke(model.bedrock_id, body))
+            except ModelError as e:
+                raise from_model_error(e) from e
+            record(response)
+            return response
 
     async def count_tokens(self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str]) -> int:
         """Input tokens of the request as the model would see it (for PTC: with the rules and stubs).
@@ -136,16 +143,27 @@ class MessagesService:
         return self._passthrough(model, bedrock_body(request, betas=betas))
 
     async def _passthrough(self, model: ResolvedModel, body: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        end = self.telemetry.stream_chat(model.bedrock_id, body)
+        summary: dict[str, Any] = {"usage": {}}
+        error: str | None = "cancelled"
         try:
             async for event in self.client.invoke_stream(model.bedrock_id, body):
                 data = dict(event)
                 if data["type"] == "message_start" and isinstance(data.get("message"), dict):
                     data["message"] = {**cast(dict[str, Any], data["message"]), "model": model.name}
+                    summary["usage"] = dict(cast(dict[str, Any], data["message"]).get("usage") or {})
+                elif data["type"] == "message_delta":
+                    summary["usage"].update(cast(dict[str, Any], data.get("usage") or {}))
+                    summary["stop_reason"] = cast(dict[str, Any], data.get("delta") or {}).get("stop_reason")
                 elif data["type"] == "message_stop":
                     data = {"type": "message_stop"}  # without amazon-bedrock-invocationMetrics
                 yield data
+            error = None
         except ModelError as e:
+            error = type(e).__qualname__
             raise from_model_error(e) from e
+        finally:
+            end(summary, error)
 
     # --- programmatic tool calling -----------------------------------------------------------------
 

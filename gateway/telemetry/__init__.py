@@ -18,6 +18,7 @@ standard `OTEL_*` environment (`setup_telemetry`); without it every wrapper is a
 from gateway.telemetry._execution import ExecutionSpan, trace_execution
 from gateway.telemetry._models import TracedModelClient, trace_agent
 from gateway.telemetry._names import NetworkTransport
+from gateway.telemetry._proxy import ProxyTelemetry, RequestSpan
 from gateway.telemetry._sandbox import TracedSandboxBackend
 from gateway.telemetry._server import TelemetryServerMiddleware
 from gateway.telemetry._setup import capture_from_env, setup_telemetry
@@ -28,6 +29,8 @@ __all__ = [
     "CaptureSettings",
     "ExecutionSpan",
     "NetworkTransport",
+    "ProxyTelemetry",
+    "RequestSpan",
     "Telemetry",
     "TelemetryServerMiddleware",
     "TracedModelClient",

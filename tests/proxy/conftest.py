@@ -17,6 +17,7 @@ from anyio.abc import TaskStatus
 from gateway.app import open_gateway
 from gateway.config import GatewaySettings, ProxySettings, SandboxSettings, StdioServerConfig
 from gateway.proxy import ProxyApp, open_proxy, serve_proxy
+from gateway.telemetry import Telemetry
 from tests.bedrock.fixtures import bedrock
 from tests.sandbox._docker import docker_settings
 
@@ -37,7 +38,11 @@ OpenProxy = Callable[..., AbstractAsyncContextManager[RunningProxy]]
 
 @asynccontextmanager
 async def _open(
-    *, backend: Literal["docker", "local-process"] = "local-process", fleet: bool = True, **proxy: Any
+    *,
+    backend: Literal["docker", "local-process"] = "local-process",
+    fleet: bool = True,
+    telemetry: Telemetry | None = None,
+    **proxy: Any,
 ) -> AsyncGenerator[RunningProxy]:
     servers = (
         {"expenses": StdioServerConfig(command=sys.executable, args=[str(EXAMPLES / "expenses_server.py")])}
@@ -47,7 +52,7 @@ async def _open(
     sandbox = docker_settings() if backend == "docker" else SandboxSettings(backend=backend, pool_size=1)
     proxy.setdefault("api_keys", [KEY])
     settings = GatewaySettings(servers=dict(servers), sandbox=sandbox, proxy=ProxySettings(**proxy))
-    async with open_gateway(settings) as gateway:
+    async with open_gateway(settings, telemetry=telemetry or Telemetry.disabled()) as gateway:
         with anyio.fail_after(60):
             await gateway.fleet.wait_ready()
         async with open_proxy(gateway) as running, anyio.create_task_group() as tg:
