@@ -32,6 +32,7 @@ MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 class _InvokeClient(Protocol):
+    def converse(self, **kwargs: Any) -> dict[str, Any]: ...
     def count_tokens(self, **kwargs: Any) -> dict[str, Any]: ...
     def invoke_model(self, **kwargs: Any) -> dict[str, Any]: ...
     def invoke_model_with_response_stream(self, **kwargs: Any) -> dict[str, Any]: ...
@@ -107,6 +108,16 @@ class BedrockMessagesClient:
         if not isinstance(parsed, dict):
             raise ModelError(f"model {model_id!r} answered with a body that is not a JSON object")
         return cast(JsonObject, parsed)
+
+    async def converse(self, model_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        """One Converse call (`request`: its keyword arguments but `modelId`); the raw response."""
+        client = await self._runtime()
+        try:
+            return await anyio.to_thread.run_sync(
+                lambda: client.converse(modelId=model_id, **request), abandon_on_cancel=True
+            )
+        except _BOTO_ERRORS as e:
+            raise _model_error(e, model_id=model_id, region=self._region, attempts=self._max_attempts) from e
 
     async def count_tokens(self, model_id: str, body: Mapping[str, Any]) -> int:
         """CountTokens for an InvokeModel body.

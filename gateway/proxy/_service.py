@@ -22,6 +22,7 @@ from gateway.app import Gateway
 from gateway.config import ProxySettings
 from gateway.errors import ModelError
 from gateway.models import BedrockMessagesClient
+from gateway.proxy._converse import converse_request, from_converse
 from gateway.proxy._errors import ApiError, from_model_error
 from gateway.proxy._executions import CodeExecution, ExecutionStore
 from gateway.proxy._handles import ContainerHandle, HandleCodec
@@ -39,7 +40,7 @@ from gateway.proxy._ptc import (
     prepare,
     start_execution,
 )
-from gateway.proxy._wire import bedrock_body, check_request, new_message_id
+from gateway.proxy._wire import bedrock_body, check_request, message_events, new_message_id
 from gateway.telemetry import ProxyTelemetry
 
 __all__ = ["MessagesService"]
@@ -80,14 +81,7 @@ class MessagesService:
     def resolve(self, body: object, *, count_only: bool = False) -> tuple[dict[str, Any], ResolvedModel]:
         """The checked request and its model."""
         request = check_request(body, count_only=count_only)
-        model = self.models.resolve(request.get("model"))
-        if not model.anthropic:
-            raise ApiError(
-                "invalid_request_error",
-                f"model: {model.name!r} is not a Claude model; this proxy serves Claude models (InvokeModel) only "
-                "so far, other Bedrock models through Converse are not implemented yet",
-            )
-        return request, model
+        return request, self.models.resolve(request.get("model"))
 
     # --- non-streaming -------------------------------------------------------------------------------
 
@@ -95,7 +89,7 @@ class MessagesService:
         """The whole response message."""
         code_tool = find_code_tool(cast(list[dict[str, Any]], request.get("tools", [])))
         if code_tool is None:
-            response = await self.invoke(model, bedrock_body(request, betas=betas))
+            response = await self.invoke(model, bedrock_body(request, betas=[] if not model.anthropic else betas))
             response["model"] = model.name
             return response
         return await self._ptc(request, model, betas=betas, message_id=new_message_id())
@@ -104,7 +98,11 @@ class MessagesService:
         """One InvokeModel call inside a `chat` span."""
         with self.telemetry.chat(model.bedrock_id, body) as record:
             try:
-                response = dict(await self.client.invoke(model.bedrock_id, body))
+                if model.anthropic:
+                    response = dict(await self.client.invoke(model.bedrock_id, body))
+                else:
+                    raw = await self.client.converse(model.bedrock_id, converse_request(body))
+                    response = from_converse(raw, model=model.name)
             except ModelError as e:
                 raise from_model_error(e) from e
             record(response)
@@ -139,8 +137,20 @@ class MessagesService:
     def stream(
         self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str]
     ) -> AsyncIterator[dict[str, Any]]:
-        """A plain request's stream events (PTC streams are built from the whole message by the app)."""
+        """A plain request's stream events (PTC streams are built from the whole message by the app).
+
+        Claude models: Bedrock's own stream. Others: one Converse call, replayed as stream events.
+        """
+        if not model.anthropic:
+            return self._replayed(request, model, betas=betas)
         return self._passthrough(model, bedrock_body(request, betas=betas))
+
+    async def _replayed(
+        self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        message = await self.create(request, model, betas=betas)
+        for event in message_events(message):
+            yield event
 
     async def _passthrough(self, model: ResolvedModel, body: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
         end = self.telemetry.stream_chat(model.bedrock_id, body)

@@ -212,3 +212,30 @@ async def test_count_tokens_uses_bedrock_count_tokens_on_the_model_s_view(bedroc
     assert first.model_id == second.model_id == "anthropic.claude-haiku-4-5-20251001-v1:0"
     assert "class expenses" in second.system and [t["name"] for t in second.tools] == ["execute_code"]
     assert 0 < plain.input_tokens < ptc.input_tokens
+
+
+async def test_a_non_claude_model_goes_through_converse(bedrock: Serve, proxy: OpenProxy) -> None:
+    def model(turn: Turn) -> Reply:
+        if turn.index == 0:
+            return Reply(text="Checking.", tool_calls=[ToolCall(name="get_weather", input={"city": "Oslo"})])
+        return Reply(text=f"Oslo: {turn.tool_results()[0]['text']}")
+
+    endpoint = bedrock(model)
+    messages: list[Any] = [{"role": "user", "content": "Weather in Oslo?"}]
+    params: Any = {"model": "amazon.nova-pro-v1:0", "max_tokens": 100, "tools": [WEATHER_TOOL], "system": "Be brief."}
+    async with proxy(fleet=False) as running, _client(running.url) as client:
+        with anyio.fail_after(30):
+            first = await client.messages.create(messages=messages, **params)
+            [use] = [b for b in first.content if b.type == "tool_use"]
+            messages += [
+                {"role": "assistant", "content": first.content},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "rain"}]},
+            ]
+            async with client.messages.stream(messages=messages, **params) as stream:
+                second = await stream.get_final_message()
+    assert first.model == "amazon.nova-pro-v1:0" and first.stop_reason == "tool_use"
+    assert use.name == "get_weather" and use.input == {"city": "Oslo"}
+    assert second.content[0].type == "text" and second.content[0].text == "Oslo: rain"
+    assert second.usage.input_tokens > 0
+    assert [t.api for t in endpoint.turns] == ["converse", "converse"]
+    assert endpoint.turns[0].system == "Be brief." and endpoint.turns[0].tools[0]["name"] == "get_weather"

@@ -307,3 +307,19 @@ async def test_streamed_ptc_pauses_and_finishes_like_the_non_streamed(bedrock: S
     assert done.content[-1].type == "text" and done.content[-1].text == "Answer: total: 2010"
     assert done.usage.input_tokens > 0 and done.usage.output_tokens > 0
     assert len(endpoint.turns) == 2
+
+
+async def test_ptc_on_a_converse_model(bedrock: Serve, proxy: OpenProxy) -> None:
+    endpoint = bedrock(code_then_answer("print(sum(range(10)))"))
+    tools: Any = [{"type": "code_execution_20250825", "name": "code_execution"}]
+    async with proxy(fleet=False) as running, _client(running.url) as client:
+        with anyio.fail_after(60):
+            message = await client.messages.create(
+                model="amazon.nova-pro-v1:0",
+                max_tokens=500,
+                tools=tools,
+                messages=[{"role": "user", "content": "Sum?"}],
+            )
+    assert [b.type for b in message.content] == ["text", "server_tool_use", "code_execution_tool_result", "text"]
+    assert message.content[-1].type == "text" and message.content[-1].text == "Answer: 45"
+    assert [t.api for t in endpoint.turns] == ["converse", "converse"]
