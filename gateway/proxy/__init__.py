@@ -9,11 +9,12 @@ client tools, and their store), `_handles` (signed `container.id`), `_modelmap`,
 """
 
 from gateway.proxy._app import ProxyApp, open_proxy
-from gateway.proxy._errors import ApiError
+from gateway.proxy._errors import ApiError, from_model_error
 from gateway.proxy._handles import ContainerHandle, HandleCodec
 from gateway.proxy._modelmap import ModelMap, ResolvedModel
+from gateway.proxy._ptc import ModelView, model_view
 from gateway.proxy._serve import serve_proxy
-from gateway.proxy._wire import CODE_EXECUTION_TYPES
+from gateway.proxy._wire import CODE_EXECUTION_TYPES, bedrock_body, beta_flags, message_events
 
 __all__ = [
     "CODE_EXECUTION_TYPES",
@@ -21,8 +22,14 @@ __all__ = [
     "ContainerHandle",
     "HandleCodec",
     "ModelMap",
+    "ModelView",
     "ProxyApp",
     "ResolvedModel",
+    "bedrock_body",
+    "beta_flags",
+    "from_model_error",
+    "message_events",
+    "model_view",
     "open_proxy",
     "serve_proxy",
 ]

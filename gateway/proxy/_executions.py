@@ -18,7 +18,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -230,6 +230,9 @@ class ExecutionStore:
 
     def __len__(self) -> int:
         return len(self._executions)
+
+    def __iter__(self) -> Iterator[CodeExecution]:
+        return iter(list(self._executions.values()))
 
     def start(self, execution: CodeExecution, execute: ExecuteFn, source: BaseToolSource) -> None:
         """Run `execution` in the background; 429 when too many are held already."""

@@ -19,6 +19,8 @@ from gateway.proxy._errors import ApiError
 __all__ = [
     "CODE_EXECUTION_TYPES",
     "bedrock_body",
+    "beta_flags",
+    "check_request",
     "clean_tool",
     "content_blocks",
     "message_events",

@@ -235,8 +235,7 @@ async def test_missing_and_expired_containers_are_400(bedrock: Serve, proxy: Ope
                 model="claude-opus-4-6", max_tokens=1000, tools=TOOLS, messages=messages
             )
             assert paused.container is not None
-            [execution] = [running.running.store.get(e) for e in list(running.running.store._executions)]  # pyright: ignore[reportPrivateUsage]
-            assert execution is not None
+            [execution] = list(running.running.store)
             calls = [b for b in paused.content if b.type == "tool_use"]
             assert len(calls) == 2
             messages += [
