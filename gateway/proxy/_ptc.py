@@ -22,12 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from bridge.protocol import NamespaceSpec
 from gateway.app import Gateway
-from gateway.catalog import Catalog, build_catalog
 from gateway.executor import ExecutionResult, Executor
 from gateway.orchestrator import EXECUTE_CODE_DEFINITION, build_system_prompt, cap_text
-from gateway.policy import ApprovalToolSource
 from gateway.proxy._errors import ApiError
 from gateway.proxy._executions import (
     ClientToolSource,
@@ -37,7 +34,7 @@ from gateway.proxy._executions import (
     RoutingToolSource,
 )
 from gateway.proxy._wire import CODE_EXECUTION_TYPES, clean_tool, content_blocks, strip_caller
-from gateway.stubs import job_namespaces, render_module, render_prompt
+from gateway.stubs import Toolbox, build_toolbox
 from gateway.telemetry import trace_execution
 from gateway.tools import BaseToolSource, JsonObject, TextContent, ToolResult, ToolSpec
 
@@ -248,15 +245,13 @@ def _is_programmatic(block: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PtcSetup:
-    """What the model sees (system text, tools) and how the code runs, for one request's tools."""
+    """What the model sees (system text, tools) and what the code runs against, for one request's tools."""
 
     system: str
     tools: list[dict[str, Any]]
     code_tool: CodeTool
-    catalog: Catalog
-    stubs: str
-    namespaces: list[NamespaceSpec]
-    compact: bool
+    toolbox: Toolbox
+    """The fleet's tools plus the client's, as one catalog (the `client` namespace)."""
 
 
 async def prepare(gateway: Gateway, code_tool: CodeTool) -> PtcSetup:
@@ -268,11 +263,17 @@ async def prepare(gateway: Gateway, code_tool: CodeTool) -> PtcSetup:
             f"the gateway's fleet has a server named {CLIENT_NAMESPACE!r}, which the proxy reserves for the "
             "client's tools; rename that server",
         )
-    descriptions = {**gateway.fleet.descriptions(), CLIENT_NAMESPACE: _CLIENT_DESCRIPTION}
-    catalog = build_catalog([*fleet_specs, *code_tool.client_specs], descriptions=descriptions)
     settings = gateway.settings
-    prompt = render_prompt(catalog, settings=settings.stubs, limits=settings.limits, tool_name=EXECUTE_CODE)
-    system = build_system_prompt(prompt.text, tool_use=True, output_limit_bytes=settings.model.tool_result_max_bytes)
+    if settings.serve.tool_name != EXECUTE_CODE:  # the prompt names the model's code tool: ours is execute_code
+        settings = settings.model_copy(update={"serve": settings.serve.model_copy(update={"tool_name": EXECUTE_CODE})})
+    toolbox = build_toolbox(
+        [*fleet_specs, *code_tool.client_specs],
+        settings=settings,
+        descriptions={**gateway.fleet.descriptions(), CLIENT_NAMESPACE: _CLIENT_DESCRIPTION},
+    )
+    system = build_system_prompt(
+        toolbox.prompt.text, tool_use=True, output_limit_bytes=settings.model.tool_result_max_bytes
+    )
     tools = [
         {
             "name": EXECUTE_CODE,
@@ -281,37 +282,21 @@ async def prepare(gateway: Gateway, code_tool: CodeTool) -> PtcSetup:
         },
         *code_tool.direct_tools,
     ]
-    return PtcSetup(
-        system=system,
-        tools=tools,
-        code_tool=code_tool,
-        catalog=catalog,
-        stubs=render_module(catalog),
-        namespaces=job_namespaces(catalog),
-        compact=prompt.compact,
-    )
+    return PtcSetup(system=system, tools=tools, code_tool=code_tool, toolbox=toolbox)
 
 
 def start_execution(
     gateway: Gateway, store: ExecutionStore, setup: PtcSetup, *, code: str, tool_use_id: str, idle_s: float
 ) -> CodeExecution:
     """Start `code` in a fresh sandbox, in the store's task group."""
-    specs = setup.code_tool.client_specs
     execution = CodeExecution(tool_use_id=tool_use_id, idle_s=idle_s)
-    client = ClientToolSource(specs, execution.rendezvous)
-    fleet = ApprovalToolSource(gateway.source, policy=gateway.policy, ask=None)
-    source = RoutingToolSource(fleet, client, client_server=CLIENT_NAMESPACE)
+    client = ClientToolSource(setup.code_tool.client_specs, execution.rendezvous)
+    source = RoutingToolSource(gateway.approval_source(None), client, client_server=CLIENT_NAMESPACE)
 
     async def execute(tools: BaseToolSource) -> ExecutionResult:
         executor = Executor(backend=gateway.backend, source=tools, limits=gateway.settings.limits)
         with trace_execution(gateway.telemetry, code=code) as span:
-            result = await executor.execute(
-                code,
-                catalog=setup.catalog,
-                stubs=setup.stubs,
-                namespaces=setup.namespaces,
-                helpers=setup.compact,
-            )
+            result = await executor.execute(code, toolbox=setup.toolbox)
             span.finish(result)
         return result
 
