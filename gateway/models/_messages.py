@@ -119,18 +119,23 @@ class BedrockMessagesClient:
         except _BOTO_ERRORS as e:
             raise _model_error(e, model_id=model_id, region=self._region, attempts=self._max_attempts) from e
 
-    async def count_tokens(self, model_id: str, body: Mapping[str, Any]) -> int:
-        """CountTokens for an InvokeModel body.
+    async def count_tokens(self, model_id: str, body: Mapping[str, Any], *, converse: bool = False) -> int:
+        """CountTokens for an InvokeModel body (or, `converse`, for Converse arguments: messages, system, toolConfig).
 
         CountTokens takes a foundation-model id, not an inference profile: a cross-region prefix
         (`us.`, `eu.`, `apac.`, `global.`…) is dropped.
         """
         client = await self._runtime()
         foundation = _foundation_model(model_id)
-        data = json.dumps(body).encode()
+        if converse:
+            counted: dict[str, Any] = {
+                "converse": {k: body[k] for k in ("messages", "system", "toolConfig") if k in body}
+            }
+        else:
+            counted = {"invokeModel": {"body": json.dumps(body).encode()}}
         try:
             raw = await anyio.to_thread.run_sync(
-                lambda: client.count_tokens(modelId=foundation, input={"invokeModel": {"body": data}}),
+                lambda: client.count_tokens(modelId=foundation, input=counted),
                 abandon_on_cancel=True,
             )
         except _BOTO_ERRORS as e:

@@ -124,7 +124,9 @@ class MessagesService:
             body["tools"] = setup.tools
             body["messages"] = view.messages
         try:
-            return await self.client.count_tokens(model.bedrock_id, body)
+            if model.anthropic:
+                return await self.client.count_tokens(model.bedrock_id, body)
+            return await self.client.count_tokens(model.bedrock_id, converse_request(body), converse=True)
         except ModelError as e:
             raise from_model_error(e) from e
 

@@ -484,8 +484,12 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                 try:
                     if re.match(r"^[a-z]{2,6}\.[a-z]+\.", model_id):
                         raise ValidationError("The provided model identifier is invalid (CountTokens takes a model id)")
-                    inner = json.loads(base64.b64decode(json.loads(raw)["input"]["invokeModel"]["body"]))
-                    counted = _anthropic_turn(model_id, inner)
+                    counted_input = json.loads(raw)["input"]
+                    if "converse" in counted_input:
+                        counted = _converse_turn("converse", model_id, counted_input["converse"])
+                    else:
+                        inner = json.loads(base64.b64decode(counted_input["invokeModel"]["body"]))
+                        counted = _anthropic_turn(model_id, inner)
                 except (ValidationError, KeyError, TypeError, ValueError) as e:
                     self._json(400, {"message": f"Malformed input request: {e}"}, "ValidationException")
                     return

@@ -207,8 +207,10 @@ async def test_count_tokens_uses_bedrock_count_tokens_on_the_model_s_view(bedroc
         with anyio.fail_after(30):
             plain = await client.messages.count_tokens(model="claude-haiku-4-5", messages=hi)
             ptc = await client.messages.count_tokens(model="claude-haiku-4-5", messages=hi, tools=code_tool)
+            nova = await client.messages.count_tokens(model="amazon.nova-pro-v1:0", messages=hi, system="Be brief.")
     assert not endpoint.turns  # counting never calls the model
-    first, second = endpoint.counted
+    first, second, third = endpoint.counted
+    assert third.api == "converse" and third.system == "Be brief." and nova.input_tokens > 0
     assert first.model_id == second.model_id == "anthropic.claude-haiku-4-5-20251001-v1:0"
     assert "class expenses" in second.system and [t["name"] for t in second.tools] == ["execute_code"]
     assert 0 < plain.input_tokens < ptc.input_tokens
