@@ -255,6 +255,7 @@ class Endpoint:
     model_errors: list[Exception] = field(default_factory=list[Exception])
     """What the scripted model raised (each answered with a 400 `ScriptedModelFailure`, never retried)."""
     _throttle_next: int = 0
+    _unavailable_next: int = 0
     _stream_error: str | None = None
     _cached: set[str] = field(default_factory=set[str])
     _counter: int = 0
@@ -292,6 +293,18 @@ class Endpoint:
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
+
+    def unavailable(self, count: int) -> None:
+        """Answer the next `count` requests with HTTP 503 ServiceUnavailableException."""
+        with self._lock:
+            self._unavailable_next = count
+
+    def take_unavailable(self) -> bool:
+        with self._lock:
+            if self._unavailable_next > 0:
+                self._unavailable_next -= 1
+                return True
+            return False
 
     def take_throttle(self) -> bool:
         """Whether this request is one of the throttled ones (counts it)."""
@@ -478,6 +491,11 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             if endpoint.take_throttle():
                 self._json(
                     429, {"message": "Too many requests, please wait before trying again."}, "ThrottlingException"
+                )
+                return
+            if endpoint.take_unavailable():
+                self._json(
+                    503, {"message": "Bedrock is unable to process your request."}, "ServiceUnavailableException"
                 )
                 return
             if api == "count-tokens":

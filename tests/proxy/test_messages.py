@@ -127,6 +127,24 @@ async def test_throttling_is_429_and_the_sdk_retries(bedrock: Serve, proxy: Open
     assert body["request_id"] == caught.value.response.headers["request-id"]
 
 
+async def test_service_unavailable_is_529_and_a_big_body_413(bedrock: Serve, proxy: OpenProxy) -> None:
+    endpoint = bedrock(echo)
+    params: Any = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    async with proxy(fleet=False, max_body_bytes=2048) as running, _client(running.url) as client:
+        endpoint.unavailable(1)
+        with anyio.fail_after(30):
+            with pytest.raises(anthropic.InternalServerError) as overloaded:
+                await client.messages.create(**params)
+            with pytest.raises(anthropic.APIStatusError) as too_large:
+                await client.messages.create(**{**params, "system": "x" * 4096})
+    assert overloaded.value.status_code == 529
+    body: Any = overloaded.value.body
+    assert body["error"]["type"] == "overloaded_error"
+    assert too_large.value.status_code == 413
+    body = too_large.value.body
+    assert body["error"]["type"] == "request_too_large"
+
+
 async def test_bedrock_validation_error_is_400(bedrock: Serve, proxy: OpenProxy) -> None:
     bedrock(echo)
     document: Any = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}
