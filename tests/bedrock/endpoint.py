@@ -267,7 +267,7 @@ class Endpoint:
             self._throttle_next = count
 
     def fail_next_stream(self, exception_type: str) -> None:
-        """Break the next ConverseStream after `messageStart` with an exception event."""
+        """Break the next ConverseStream or InvokeModelWithResponseStream after its first event (exception event)."""
         with self._lock:
             self._stream_error = exception_type
 
@@ -541,11 +541,16 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Content-Type", "application/vnd.amazon.eventstream")
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
-                    for event in _anthropic_stream(model_id, reply, calls, usage):
+                    error = endpoint.take_stream_error()
+                    for index, event in enumerate(_anthropic_stream(model_id, reply, calls, usage)):
                         payload = {"bytes": base64.b64encode(json.dumps(event).encode()).decode()}
                         frame = encode_event("chunk", payload)
+                        if error and index == 1:  # after message_start, like fail_next_stream for Converse
+                            frame = encode_exception(error, "Too many tokens, please wait.")
                         self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
                         self.wfile.flush()
+                        if error and index == 1:
+                            break
                     self.wfile.write(b"0\r\n\r\n")
                 case "converse-stream":
                     self.send_response(200)

@@ -259,3 +259,19 @@ async def test_a_non_claude_model_goes_through_converse(bedrock: Serve, proxy: O
     assert second.usage.input_tokens > 0
     assert [t.api for t in endpoint.turns] == ["converse", "converse"]
     assert endpoint.turns[0].system == "Be brief." and endpoint.turns[0].tools[0]["name"] == "get_weather"
+
+
+async def test_a_failure_after_the_stream_started_is_an_error_event(bedrock: Serve, proxy: OpenProxy) -> None:
+    endpoint = bedrock(echo)
+    params: Any = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    async with proxy(fleet=False) as running, _client(running.url) as client:
+        endpoint.fail_next_stream("throttlingException")
+        with anyio.fail_after(30):
+            events: list[str] = []
+            with pytest.raises(anthropic.APIStatusError) as caught:
+                async with client.messages.stream(**params) as stream:
+                    async for event in stream:
+                        events.append(event.type)  # noqa: PERF401 - the loop is cut by the raise
+    assert events == ["message_start"]
+    body: Any = caught.value.body
+    assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
