@@ -76,6 +76,8 @@ class ProxySettings(BaseModel):
     before it pauses the execution and answers with every pending call."""
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """Largest request body accepted (413 beyond)."""
+    ping_interval_s: float = Field(default=10.0, gt=0)
+    """How often a streamed PTC request sends a `ping` event while code runs (keeps idle-timeout proxies quiet)."""
     max_turns: int = Field(default=16, ge=1)
     """Model turns one PTC request may take (code runs in between) before the proxy answers as it stands."""
     max_attempts: int = Field(default=1, ge=1)

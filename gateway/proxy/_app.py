@@ -35,8 +35,6 @@ __all__ = ["ProxyApp", "open_proxy"]
 
 logger = logging.getLogger(__name__)
 
-PING_INTERVAL_S = 10.0
-"""How often a stream that waits on code sends a `ping` event."""
 FIRST_EVENT_WAIT_S = 1.0
 """How long a streamed PTC request may fail with an HTTP status before its stream starts."""
 _CONTENT_EVENT = b"event: content_block_"
@@ -185,7 +183,7 @@ class _Routes:
                 done.set()
 
         self.tg.start_soon(work, name=f"ptc request {request_id}")
-        with anyio.move_on_after(FIRST_EVENT_WAIT_S):
+        with anyio.move_on_after(min(FIRST_EVENT_WAIT_S, self.service.settings.ping_interval_s)):
             await done.wait()
         if done.is_set() and isinstance(outcome[0], ApiError):
             raise outcome[0]
@@ -203,7 +201,7 @@ class _Routes:
             }
             yield sse({"type": "message_start", "message": start})
             while not done.is_set():
-                with anyio.move_on_after(PING_INTERVAL_S):
+                with anyio.move_on_after(self.service.settings.ping_interval_s):
                     await done.wait()
                 if not done.is_set():
                     yield sse({"type": "ping"})

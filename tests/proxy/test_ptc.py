@@ -14,6 +14,7 @@ from typing import Any
 
 import anthropic
 import anyio
+import httpx2
 import pytest
 
 from gateway.proxy import CODE_EXECUTION_TYPES
@@ -322,3 +323,23 @@ async def test_ptc_on_a_converse_model(bedrock: Serve, proxy: OpenProxy) -> None
     assert [b.type for b in message.content] == ["text", "server_tool_use", "code_execution_tool_result", "text"]
     assert message.content[-1].type == "text" and message.content[-1].text == "Answer: 45"
     assert [t.api for t in endpoint.turns] == ["converse", "converse"]
+
+
+async def test_a_streamed_request_pings_while_code_runs(bedrock: Serve, proxy: OpenProxy) -> None:
+    bedrock(code_then_answer("import asyncio\nawait asyncio.sleep(1.0)\nprint('slept')"))
+    body: Any = {
+        "model": "claude-opus-4-6",
+        "max_tokens": 100,
+        "stream": True,
+        "tools": [{"type": VERSION, "name": "code_execution"}],
+        "messages": [{"role": "user", "content": "Sleep."}],
+    }
+    async with proxy(fleet=False, ping_interval_s=0.2) as running, httpx2.AsyncClient() as http:
+        with anyio.fail_after(60):
+            async with http.stream("POST", f"{running.url}/v1/messages", json=body, headers={"x-api-key": KEY}) as sse:
+                events = [
+                    line.removeprefix("event: ") async for line in sse.aiter_lines() if line.startswith("event: ")
+                ]
+    assert events[0] == "message_start" and events[1] == "ping"
+    assert "ping" not in events[events.index("content_block_start") :]
+    assert events[-2:] == ["message_delta", "message_stop"]
