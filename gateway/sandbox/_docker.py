@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import socket
 import uuid
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from gateway.sandbox._engine import (
     engine_errors,
     raw_socket,
 )
+from gateway.sandbox._owner import LABEL_HOST, LABEL_OWNER, LABEL_PID, current_identity, is_orphan
 from gateway.sandbox._pool import WarmPool
 from gateway.sandbox._runtime import (
     DIGEST_LABEL,
@@ -65,10 +65,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LABEL_OWNER = "ptc-gateway.owner"
-"""Every container we create carries it: the id of the backend instance that owns it."""
-LABEL_PID = "ptc-gateway.pid"
-LABEL_HOST = "ptc-gateway.host"
 
 _STDOUT = 1
 _STDERR = 2
@@ -329,7 +325,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self.settings = settings
         self.limits = limits
         self.owner = uuid.uuid4().hex
-        self._host = socket.gethostname()
+        self._identity = current_identity()
         self._api: EngineApi | None = None
         self._mode: RuntimeMode = "baked"
         self._owned: set[str] = set()
@@ -408,17 +404,18 @@ class DockerSandboxBackend(BaseSandboxBackend):
         return "stdin"
 
     async def reap_orphans(self) -> int:
-        """Remove containers left by gateways on this host that are no longer running. Returns the count."""
+        """Remove containers whose owning gateway is gone (see `gateway.sandbox._owner`). Returns the count."""
         api = await self._ensure_engine()
         with engine_errors("listing sandbox containers"):
-            found = await anyio.to_thread.run_sync(
-                partial(api.containers, all=True, filters={"label": [LABEL_OWNER, f"{LABEL_HOST}={self._host}"]})
-            )
+            found = await anyio.to_thread.run_sync(partial(api.containers, all=True, filters={"label": [LABEL_OWNER]}))
         orphans: list[str] = []
         for container in found:
             labels = cast(dict[str, str], container.get("Labels") or {})
-            pid = labels.get(LABEL_PID, "")
-            if labels.get(LABEL_OWNER) != self.owner and pid.isdigit() and not _pid_alive(int(pid)):
+            if labels.get(LABEL_OWNER) == self.owner:
+                continue
+            if await anyio.to_thread.run_sync(
+                partial(is_orphan, labels, container.get("Created"), self._identity, partial(_inspect_or_none, api))
+            ):
                 orphans.append(str(container["Id"]))
         if orphans:
             logger.info("reaping %d orphaned sandbox container(s)", len(orphans))
@@ -477,9 +474,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
             "network_disabled": s.network_mode == "none",
             "labels": {
                 **s.labels,
-                LABEL_OWNER: self.owner,
-                LABEL_PID: str(os.getpid()),
-                LABEL_HOST: self._host,
+                **self._identity.labels(self.owner),
             },
             "host_config": host_config,
         }
@@ -589,11 +584,9 @@ async def _describe_early_exit(sandbox: DockerSandbox) -> str:
     return f"the sandbox runner exited before it was ready ({reason})" + (f": {diagnostics}" if diagnostics else "")
 
 
-def _pid_alive(pid: int) -> bool:
+def _inspect_or_none(api: EngineApi, container_id: str) -> dict[str, Any] | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with engine_errors(f"inspecting container {container_id[:12]}"):
+            return api.inspect_container(container_id)
+    except NotFoundError:
+        return None
