@@ -53,11 +53,14 @@ from gateway.sandbox._runtime import (
     injection_payload,
     runner_command,
 )
+from gateway.sandbox._seccomp import seccomp_security_opt
+from gateway.sandbox._uids import UidPool
 
 __all__ = [
     "LABEL_HOST",
     "LABEL_OWNER",
     "LABEL_PID",
+    "LABEL_UID",
     "READ_CHUNK_BYTES",
     "UNREAD_PAUSE_BYTES",
     "DockerSandbox",
@@ -70,6 +73,8 @@ LABEL_OWNER = "ptc-gateway.owner"
 """Every container we create carries it: the id of the backend instance that owns it."""
 LABEL_PID = "ptc-gateway.pid"
 LABEL_HOST = "ptc-gateway.host"
+LABEL_UID = "ptc-gateway.uid"
+"""The uid a sandbox runs as (when `[sandbox] uid_range` gives each its own)."""
 
 _STDOUT = 1
 _STDERR = 2
@@ -267,6 +272,16 @@ class DockerSandbox(BaseSandbox):
             return False
         return bool(peeked)
 
+    async def freeze(self) -> None:
+        """Pause every process of the container (cgroup freezer): no CPU, no progress, until `thaw`."""
+        with engine_errors("pausing the sandbox"):
+            await anyio.to_thread.run_sync(self._api.pause, self._id)
+
+    async def thaw(self) -> None:
+        """Let a frozen container run again."""
+        with engine_errors("unpausing the sandbox"):
+            await anyio.to_thread.run_sync(self._api.unpause, self._id)
+
     async def exit_status(self) -> int | None:
         """The container's exit code once it has stopped, else None."""
         try:
@@ -341,6 +356,10 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self._tg: TaskGroup | None = None
         self._pool: WarmPool[DockerSandbox] | None = None
         self._closed = False
+        self._uids = UidPool(*settings.uid_range) if settings.uid_range is not None else None
+        self._uid_of: dict[str, int] = {}
+        """The uid of each container created with one of `_uids` (released when it is removed)."""
+        self._security_opt: list[str] = []
 
     async def __aenter__(self) -> Self:
         await self._ensure_engine()
@@ -380,6 +399,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
             if self._api is None:
                 api = await anyio.to_thread.run_sync(partial(connect_engine, self.settings.docker_host))
                 try:
+                    # Reads the seccomp profile (a file): in a worker thread, once.
+                    self._security_opt = await anyio.to_thread.run_sync(seccomp_security_opt, self.settings)
                     self._mode = await self._resolve_mode(api)
                 except BaseException:
                     await anyio.to_thread.run_sync(api.close)
@@ -440,7 +461,12 @@ class DockerSandboxBackend(BaseSandboxBackend):
             return sandbox
         return await self._start_container("cold")
 
-    def _container_config(self) -> dict[str, Any]:
+    @property
+    def live_uids(self) -> frozenset[int]:
+        """The uids of this backend's containers not yet removed (empty without `uid_range`)."""
+        return frozenset(self._uid_of.values())
+
+    def _container_config(self, uid: int | None) -> dict[str, Any]:
         s = self.settings
         api = self._api
         assert api is not None
@@ -454,7 +480,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
             },
             cap_drop=s.cap_drop,
             cap_add=s.cap_add or None,
-            security_opt=s.security_opt,
+            security_opt=self._security_opt,
+            sysctls=s.sysctls or None,
             pids_limit=s.pids_limit,
             mem_limit=s.memory_mb * mb,
             memswap_limit=s.memory_mb * mb,
@@ -473,7 +500,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
             "command": runner_command(self._mode, python=s.python),
             "stdin_open": True,
             "tty": False,
-            "user": s.user,
+            "user": f"{uid}:{uid}" if uid is not None else s.user,
             "working_dir": s.workdir,
             "environment": {},
             "network_disabled": s.network_mode == "none",
@@ -482,6 +509,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 LABEL_OWNER: self.owner,
                 LABEL_PID: str(os.getpid()),
                 LABEL_HOST: self._host,
+                **({LABEL_UID: str(uid)} if uid is not None else {}),
             },
             "host_config": host_config,
         }
@@ -489,11 +517,19 @@ class DockerSandboxBackend(BaseSandboxBackend):
     async def _start_container(self, kind: str) -> DockerSandbox:
         api = await self._ensure_engine()
         began = anyio.current_time()
-        config = self._container_config()
-        with engine_errors("creating a sandbox container"):
-            created = await anyio.to_thread.run_sync(partial(api.create_container, **config))
+        uid = self._uids.allocate() if self._uids is not None else None
+        config = self._container_config(uid)
+        try:
+            with engine_errors("creating a sandbox container"):
+                created = await anyio.to_thread.run_sync(partial(api.create_container, **config))
+        except BaseException:
+            if uid is not None and self._uids is not None:
+                self._uids.release(uid)
+            raise
         container_id = str(created["Id"])
         self._owned.add(container_id)
+        if uid is not None:
+            self._uid_of[container_id] = uid
         sandbox: DockerSandbox | None = None
         try:
             with anyio.fail_after(self.settings.start_timeout_s):
@@ -537,8 +573,12 @@ class DockerSandboxBackend(BaseSandboxBackend):
         return sandbox
 
     def _forget(self, container_id: str) -> None:
+        """The container is removed: forget it and free its uid."""
         self._owned.discard(container_id)
         self._sandboxes.pop(container_id, None)
+        uid = self._uid_of.pop(container_id, None)
+        if uid is not None and self._uids is not None:
+            self._uids.release(uid)
 
     async def _discard(self, container_id: str, sandbox: DockerSandbox | None) -> None:
         with anyio.CancelScope(shield=True):
@@ -546,7 +586,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 await sandbox.aclose()
             elif self._api is not None:
                 await _remove(self._api, container_id)
-                self._owned.discard(container_id)
+                self._forget(container_id)
 
     async def aclose(self) -> None:
         """Stop refilling, then kill and remove every container this backend still owns."""
@@ -570,6 +610,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                         tg.start_soon(_remove, api, container_id)
                 self._owned.clear()
                 self._sandboxes.clear()
+                self._uid_of.clear()
                 await anyio.to_thread.run_sync(api.close)
 
 
