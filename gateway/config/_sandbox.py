@@ -98,6 +98,9 @@ class ExecutionLimits(BaseModel):
 
     execution_timeout_s: float = Field(default=30.0, gt=0)
     tool_call_timeout_s: float = Field(default=30.0, gt=0)
+    max_approval_wait_s: float = Field(default=300.0, ge=0)
+    """Time an execution may spend waiting on approval questions (its sandbox frozen, its clocks stopped)
+    on top of `execution_timeout_s`: a hard cap on the whole execution."""
     max_tool_calls: int = Field(default=1000, ge=0)
     max_concurrent_calls: int = Field(default=100, ge=1)
     """Tool calls in flight at once; more wait their turn. 100 lets a typical `asyncio.gather` fan out in one wave."""
