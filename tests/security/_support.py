@@ -5,18 +5,34 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from gateway.config import ExecutionLimits
 from gateway.executor import ExecutionResult
 from gateway.sandbox._docker import DockerSandboxBackend
+from gateway.sandbox._engine import connect_engine
 from gateway.tools import BaseToolSource
+from tests._support import require
 from tests.executor._fleet import run
 from tests.sandbox._docker import count_owned_containers, docker_settings
 
-__all__ = ["LIMITS", "docker_backend", "last_json", "run_checked"]
+__all__ = ["LIMITS", "RUNTIMES", "docker_backend", "last_json", "require_runtime", "run_checked"]
 
 LIMITS = ExecutionLimits(execution_timeout_s=20.0, tool_call_timeout_s=10.0)
+RUNTIMES = ["runc", "runsc"]
+"""OCI runtimes the behavioural subset runs under (runsc: gVisor, registered by scripts/install-runsc)."""
+
+
+def require_runtime(runtime: str) -> str:
+    """`runtime`, once the engine is known to have it (fails under CI, skips elsewhere)."""
+    docker_settings()  # the engine and the image first
+    api = connect_engine(None, timeout_s=10)
+    try:
+        runtimes = cast(dict[str, Any], api.info().get("Runtimes") or {})
+    finally:
+        api.close()
+    require(runtime in runtimes, f"the {runtime!r} runtime on the Docker engine", "scripts/install-runsc (as root)")
+    return runtime
 
 
 @asynccontextmanager

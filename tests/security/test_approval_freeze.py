@@ -19,7 +19,7 @@ from gateway.sandbox._docker import DockerSandboxBackend
 from gateway.sandbox._engine import connect_engine
 from gateway.tools import JsonValue, ToolRef, ToolSpec
 from tests.executor._fleet import FakeSource
-from tests.security._support import docker_backend, last_json, run_checked
+from tests.security._support import RUNTIMES, docker_backend, last_json, require_runtime, run_checked
 
 pytestmark = [pytest.mark.anyio, pytest.mark.docker]
 
@@ -47,9 +47,10 @@ def _paused(backend: DockerSandboxBackend) -> list[bool]:
         api.close()
 
 
-async def test_the_sandbox_is_frozen_while_a_question_is_open() -> None:
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_the_sandbox_is_frozen_while_a_question_is_open(runtime: str) -> None:
     seen: list[list[bool]] = []
-    async with docker_backend() as backend:
+    async with docker_backend(runtime=require_runtime(runtime)) as backend:
 
         async def slow_yes(_ref: ToolRef, _spec: ToolSpec, _arguments: Mapping[str, JsonValue]) -> bool:
             seen.append(await anyio.to_thread.run_sync(_paused, backend))
