@@ -66,8 +66,8 @@ class SandboxSettings(BaseModel):
     """Per-network-namespace sysctls of the container (the defaults cap TCP buffer autotuning)."""
     uid_range: tuple[int, int] | None = (200_000, 299_999)
     """Each sandbox runs as its own uid (and gid) from this inclusive range, so per-uid kernel quotas (POSIX
-    message queues, inotify instances, pipe buffers) are not shared between executions. None: every
-    sandbox runs as `user`. Gateways sharing one engine should use disjoint ranges."""
+    message queues, inotify instances, pipe buffers) are not shared between executions. None (`[]` in
+    TOML): every sandbox runs as `user`. Gateways sharing one engine should use disjoint ranges."""
     pids_limit: int = Field(default=128, ge=8)
     memory_mb: int = Field(default=512, ge=32)
     """Memory cap; swap is capped at the same value (`memswap_limit == mem_limit`: no swap)."""
@@ -82,6 +82,11 @@ class SandboxSettings(BaseModel):
     """OCI runtime, e.g. `runsc` (gVisor) for a stronger boundary; default: the engine's (runc)."""
     labels: dict[str, str] = Field(default_factory=dict[str, str])
     """Extra labels on every container (ownership labels `ptc-gateway.*` are always added)."""
+
+    @field_validator("uid_range", mode="before")
+    @classmethod
+    def _empty_uid_range_is_off(cls, value: object) -> object:
+        return None if value == [] or value == () else value  # TOML has no null: `uid_range = []`
 
     @field_validator("uid_range")
     @classmethod
