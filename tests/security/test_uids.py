@@ -11,7 +11,9 @@ from collections.abc import Mapping
 
 import anyio
 import pytest
+from pydantic import ValidationError
 
+from gateway.config import SandboxSettings
 from gateway.errors import SandboxUnavailableError
 from gateway.sandbox._uids import UidPool
 from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult, ToolSourceWrapper
@@ -122,3 +124,10 @@ async def test_backend_releases_uids_when_sandboxes_close() -> None:
         await second.aclose()
         await third.aclose()
         assert backend.live_uids == frozenset()
+
+
+def test_uid_range_setting() -> None:
+    assert SandboxSettings().uid_range == (200_000, 299_999)
+    assert SandboxSettings.model_validate({"uid_range": []}).uid_range is None  # TOML's way to turn it off
+    with pytest.raises(ValidationError, match="never root"):
+        SandboxSettings.model_validate({"uid_range": [0, 10]})
