@@ -240,6 +240,36 @@ print(json.dumps({'pairs': len(pairs), 'queued': queued}))
         expect=observes("bounded by nofile x the default buffer", lambda found: found["queued"] < 64 << 20),
     ),
     Program(
+        name="unix socket buffers in many processes (kernel memory)",
+        category="resources",
+        code="""
+import json, os, socket, time
+r, w = os.pipe()
+for _ in range(20):
+    if os.fork() == 0:
+        queued, pairs = 0, []
+        try:
+            for _ in range(60):
+                a, b = socket.socketpair()
+                pairs.append((a, b))
+                a.setblocking(False)
+                try:
+                    while True:
+                        queued += a.send(b'x' * 65536)
+                except BlockingIOError:
+                    pass
+        except OSError:
+            pass
+        os.write(w, b'%d ' % queued)
+        time.sleep(30)
+time.sleep(3)
+print(json.dumps({'queued': sum(int(n) for n in os.read(r, 65536).split())}))
+""",
+        # Charged to the memory cgroup (128 MiB here): the container is OOM-killed, or what fits is bounded.
+        expect=either(fails("crash"), observes("within memory_mb", lambda found: found["queued"] < 128 << 20)),
+        limits={"execution_timeout_s": 20.0},
+    ),
+    Program(
         name="pipe buffers (kernel memory)",
         category="resources",
         code="""
