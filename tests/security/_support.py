@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from gateway.config import ExecutionLimits
 from gateway.executor import ExecutionResult
-from gateway.sandbox._docker import DockerSandboxBackend
+from gateway.sandbox import DockerSandboxBackend
 from gateway.sandbox._engine import connect_engine
 from gateway.tools import BaseToolSource
 from tests._support import require

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.app import Gateway, open_gateway
 from gateway.config import GatewaySettings, StdioServerConfig
-from gateway.sandbox._docker import DockerSandboxBackend
+from gateway.sandbox import DockerSandboxBackend
 from tests.sandbox._docker import docker_settings
 
 SERVER = Path(__file__).resolve().parents[2] / "examples" / "expenses_server.py"

@@ -15,10 +15,10 @@ import pytest
 
 from gateway.config import ExecutionLimits
 from gateway.policy import ApprovalPolicy, ApprovalToolSource
-from gateway.sandbox._docker import DockerSandboxBackend
+from gateway.sandbox import DockerSandboxBackend
 from gateway.sandbox._engine import connect_engine
 from gateway.tools import JsonValue, ToolRef, ToolSpec
-from tests.executor._fleet import FakeSource
+from tests.executor._fleet import fake_source
 from tests.security._support import RUNTIMES, docker_backend, last_json, require_runtime, run_checked
 
 pytestmark = [pytest.mark.anyio, pytest.mark.docker]
@@ -57,7 +57,7 @@ async def test_the_sandbox_is_frozen_while_a_question_is_open(runtime: str) -> N
             await anyio.sleep(HUMAN_S)  # the user reads the question, then approves
             return True
 
-        source = ApprovalToolSource(FakeSource(), policy=ApprovalPolicy(tools={"calc/echo": "ask"}), ask=slow_yes)
+        source = ApprovalToolSource(fake_source(), policy=ApprovalPolicy(tools={"calc/echo": "ask"}), ask=slow_yes)
         result = await run_checked(backend, BURN, source=source, limits=LIMITS)
     found = last_json(result)  # finished, although the question took twice the timeout
     assert found["answer"] == "may I?"
@@ -74,7 +74,7 @@ async def test_the_hard_cap_ends_an_execution_whose_question_is_never_answered()
         return True
 
     limits = LIMITS.model_copy(update={"max_approval_wait_s": 1.0})
-    source = ApprovalToolSource(FakeSource(), policy=ApprovalPolicy(tools={"calc/echo": "ask"}), ask=no_answer)
+    source = ApprovalToolSource(fake_source(), policy=ApprovalPolicy(tools={"calc/echo": "ask"}), ask=no_answer)
     async with docker_backend() as backend:
         result = await run_checked(backend, BURN, source=source, limits=limits, timeout_s=30)
     assert result.error is not None and result.error.kind == "timeout", result.error

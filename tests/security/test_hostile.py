@@ -679,13 +679,13 @@ def test_the_suite_covers_every_category_with_forty_programs() -> None:
 
 async def _run(hostile: Hostile, program: Program) -> ExecutionResult:
     gateway, backend = hostile
-    view = await gateway.view()
+    toolbox = await gateway.toolbox()
     limits = ExecutionLimits.model_validate(
         {"execution_timeout_s": 5.0, "max_tool_calls": 100, "max_output_bytes": 64 * 1024, **program.limits}
     )
     executor = Executor(backend=backend, source=gateway.source, limits=limits)
     with anyio.fail_after(90):
-        return await executor.execute(program.code, catalog=view.catalog, stubs=view.stubs, namespaces=view.namespaces)
+        return await executor.execute(program.code, toolbox=toolbox)
 
 
 @pytest.mark.parametrize("category", CATEGORIES)

@@ -17,7 +17,7 @@ from gateway.config import SandboxSettings
 from gateway.errors import SandboxUnavailableError
 from gateway.sandbox._uids import UidPool
 from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult, ToolSourceWrapper
-from tests.executor._fleet import FakeSource
+from tests.executor._fleet import fake_source
 from tests.security._support import docker_backend, last_json, run_checked
 
 pytestmark = pytest.mark.anyio
@@ -50,7 +50,7 @@ class _Pause(ToolSourceWrapper):
     """`calc.echo` says the code got there, then waits until the test lets it go on."""
 
     def __init__(self) -> None:
-        super().__init__(FakeSource())
+        super().__init__(fake_source())
         self.reached = anyio.Event()
         self.release = anyio.Event()
 
