@@ -67,7 +67,7 @@ class SandboxSettings(BaseModel):
     uid_range: tuple[int, int] | None = (200_000, 299_999)
     """Each sandbox runs as its own uid (and gid) from this inclusive range, so per-uid kernel quotas (POSIX
     message queues, inotify instances, pipe buffers) are not shared between executions. None (`[]` in
-    TOML): every sandbox runs as `user`. Gateways sharing one engine should use disjoint ranges."""
+    TOML): every sandbox runs as `user`. A uid that another gateway's live sandbox on the same engine has is skipped."""
     pids_limit: int = Field(default=128, ge=8)
     memory_mb: int = Field(default=512, ge=32)
     """Memory cap; swap is capped at the same value (`memswap_limit == mem_limit`: no swap)."""

@@ -80,6 +80,8 @@ _STDERR = 2
 READ_CHUNK_BYTES = 256 * 1024
 UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
+_UID_ATTEMPTS = 8
+"""Random picks from `uid_range` tried before giving up because other gateways hold them."""
 
 
 class DockerSandbox(BaseSandbox):
@@ -515,7 +517,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
     async def _start_container(self, kind: str) -> DockerSandbox:
         api = await self._ensure_engine()
         began = anyio.current_time()
-        uid = self._uids.allocate() if self._uids is not None else None
+        uid = await self._allocate_uid(api)
         config = self._container_config(uid)
         try:
             with engine_errors("creating a sandbox container"):
@@ -569,6 +571,29 @@ class DockerSandboxBackend(BaseSandboxBackend):
             sandbox.info, start="warm" if kind == "warm" else "cold", start_duration_s=anyio.current_time() - began
         )
         return sandbox
+
+    async def _allocate_uid(self, api: EngineApi) -> int | None:
+        """A uid from `uid_range` no live sandbox has: not ours (the pool), nor another gateway's (the engine)."""
+        uids = self._uids
+        if uids is None:
+            return None
+        for _ in range(_UID_ATTEMPTS):
+            uid = uids.allocate()
+            try:
+                with engine_errors("listing sandbox containers"):
+                    taken = await anyio.to_thread.run_sync(
+                        partial(api.containers, all=True, filters={"label": f"{LABEL_UID}={uid}"})
+                    )
+            except BaseException:
+                uids.release(uid)
+                raise
+            if not taken:
+                return uid
+            uids.release(uid)  # another gateway on this engine runs a sandbox as this uid
+        raise SandboxUnavailableError(
+            f"no free uid found in [sandbox] uid_range after {_UID_ATTEMPTS} tries: other gateways on this "
+            "engine use it; give each gateway its own range"
+        )
 
     def _forget(self, container_id: str) -> None:
         """The container is removed: forget it and free its uid."""

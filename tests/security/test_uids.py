@@ -131,3 +131,24 @@ def test_uid_range_setting() -> None:
     assert SandboxSettings.model_validate({"uid_range": []}).uid_range is None  # TOML's way to turn it off
     with pytest.raises(ValidationError, match="never root"):
         SandboxSettings.model_validate({"uid_range": [0, 10]})
+
+
+@pytest.mark.docker
+async def test_a_uid_another_gateway_runs_is_never_handed_out() -> None:
+    # Two backends (as two gateways on one engine) share a two-uid range: the second takes the free one.
+    async with (
+        docker_backend(uid_range=(300_010, 300_011)) as other,
+        docker_backend(uid_range=(300_010, 300_011)) as ours,
+    ):
+        held = await other.acquire()
+        try:
+            for _ in range(3):  # the random pick would hit the other's uid half the time
+                sandbox = await ours.acquire()
+                try:
+                    assert ours.live_uids.isdisjoint(other.live_uids)
+                    with pytest.raises(SandboxUnavailableError, match="other gateways"):
+                        await ours.acquire()
+                finally:
+                    await sandbox.aclose()
+        finally:
+            await held.aclose()
