@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.config import SandboxSettings
+from gateway.errors import ConfigError
 from gateway.sandbox._seccomp import builtin_profile, seccomp_security_opt
 from tests.security._support import docker_backend, last_json, run_checked
 
@@ -135,3 +136,5 @@ def test_profile_options() -> None:
     assert seccomp_security_opt(SandboxSettings(seccomp="engine")) == ["no-new-privileges"]
     own = SandboxSettings(security_opt=["seccomp=/etc/mine.json"])
     assert seccomp_security_opt(own) == ["seccomp=/etc/mine.json"]
+    with pytest.raises(ConfigError, match=r"\[sandbox\] seccomp: cannot read the profile"):
+        seccomp_security_opt(SandboxSettings(seccomp="/nonexistent/profile.json"))
