@@ -26,7 +26,16 @@ from anyio.abc import TaskGroup
 
 from gateway.executor import ExecutionResult
 from gateway.proxy._errors import ApiError
-from gateway.tools import BaseToolSource, CallOptions, JsonObject, JsonValue, ToolRef, ToolResult, ToolSpec
+from gateway.tools import (
+    BaseToolSource,
+    CallOptions,
+    JsonObject,
+    JsonValue,
+    TextContent,
+    ToolRef,
+    ToolResult,
+    ToolSpec,
+)
 
 __all__ = ["ClientToolSource", "CodeExecution", "ExecutionStore", "PendingCall", "Rendezvous", "RoutingToolSource"]
 
@@ -56,19 +65,18 @@ class Rendezvous:
         self._calls: dict[str, PendingCall] = {}
         self._wake = wake
 
-    async def ask(self, name: str, arguments: JsonObject) -> ToolResult:
-        """Post one call and wait for its result."""
+    def post(self, name: str, arguments: JsonObject) -> PendingCall | None:
+        """Post one call (None when too many are waiting: the code then gets a `ToolError`)."""
         if len(self._calls) >= MAX_PENDING_CALLS:
-            return ToolResult(content=(), is_error=True)
+            return None
         call = PendingCall(id=f"toolu_{secrets.token_hex(12)}", name=name, input=arguments)
         self._calls[call.id] = call
         self._wake()
-        try:
-            await call.answered.wait()
-        finally:
-            self._calls.pop(call.id, None)
-        assert call.result is not None
-        return call.result
+        return call
+
+    def forget(self, call: PendingCall) -> None:
+        """The call is over (answered, or the execution ended)."""
+        self._calls.pop(call.id, None)
 
     def unsent(self) -> list[PendingCall]:
         """Calls not handed to the client yet, marked as handed now."""
@@ -100,11 +108,18 @@ class Rendezvous:
 
 
 class ClientToolSource(BaseToolSource):
-    """The client's tools (those whose `allowed_callers` name the code-execution tool) as a tool source."""
+    """The client's tools (those whose `allowed_callers` name the code-execution tool) as a tool source.
 
-    def __init__(self, specs: Sequence[ToolSpec], rendezvous: Rendezvous) -> None:
+    A call is posted to the rendezvous and waits for the client's result. For the first `settle_s`
+    it waits as any slow tool does, so the runner can still send the other calls of the same
+    `asyncio.gather`; after that it waits under `CallOptions.suspend`: the execution's clocks stop
+    and the executor freezes the sandbox until the result comes.
+    """
+
+    def __init__(self, specs: Sequence[ToolSpec], rendezvous: Rendezvous, *, settle_s: float) -> None:
         self._specs = {spec.name: spec for spec in specs}
         self._rendezvous = rendezvous
+        self._settle_s = settle_s
 
     async def list_tools(self) -> Sequence[ToolSpec]:
         return list(self._specs.values())
@@ -113,11 +128,23 @@ class ClientToolSource(BaseToolSource):
         self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
     ) -> ToolResult:
         spec = self._specs[ref.name]
-        suspend = (options or {}).get("suspend")
-        if suspend is None:
-            return await self._rendezvous.ask(spec.name, dict(arguments))
-        async with suspend():  # the client's round trip is not the code's time
-            return await self._rendezvous.ask(spec.name, dict(arguments))
+        call = self._rendezvous.post(spec.name, dict(arguments))
+        if call is None:
+            return ToolResult(content=(TextContent(text="too many pending client tool calls"),), is_error=True)
+        try:
+            with anyio.move_on_after(self._settle_s):
+                await call.answered.wait()
+            if not call.answered.is_set():
+                suspend = (options or {}).get("suspend")
+                if suspend is None:
+                    await call.answered.wait()
+                else:
+                    async with suspend():  # the client's round trip is not the code's time
+                        await call.answered.wait()
+        finally:
+            self._rendezvous.forget(call)
+        assert call.result is not None
+        return call.result
 
 
 class RoutingToolSource(BaseToolSource):

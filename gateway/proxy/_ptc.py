@@ -286,11 +286,18 @@ async def prepare(gateway: Gateway, code_tool: CodeTool) -> PtcSetup:
 
 
 def start_execution(
-    gateway: Gateway, store: ExecutionStore, setup: PtcSetup, *, code: str, tool_use_id: str, idle_s: float
+    gateway: Gateway,
+    store: ExecutionStore,
+    setup: PtcSetup,
+    *,
+    code: str,
+    tool_use_id: str,
+    idle_s: float,
+    settle_s: float,
 ) -> CodeExecution:
     """Start `code` in a fresh sandbox, in the store's task group."""
     execution = CodeExecution(tool_use_id=tool_use_id, idle_s=idle_s)
-    client = ClientToolSource(setup.code_tool.client_specs, execution.rendezvous)
+    client = ClientToolSource(setup.code_tool.client_specs, execution.rendezvous, settle_s=settle_s)
     source = RoutingToolSource(gateway.approval_source(None), client, client_server=CLIENT_NAMESPACE)
 
     async def execute(tools: BaseToolSource) -> ExecutionResult:

@@ -353,6 +353,7 @@ class _PtcRun:
                         code=code,
                         tool_use_id=tool_id,
                         idle_s=service.settings.container_idle_s,
+                        settle_s=service.settings.settle_s,
                     )
             if execution is None:
                 return service.message(self.message_id, model, out, stop_reason, stop_sequence, usage, None)
