@@ -22,6 +22,10 @@ from tests.bedrock.endpoint import Endpoint as BedrockEndpoint
 from tests.bedrock.fixtures import bedrock
 from tests.bedrock.scripted import TRAVEL, ptc_model
 from tests.examples.test_expenses_server import EXPECTED
+from tests.proxy.conftest import _open as open_test_proxy  # pyright: ignore[reportPrivateUsage]
+from tests.proxy.test_ptc import VERSION as CODE_EXECUTION_VERSION
+from tests.proxy.test_ptc import _client as proxy_client  # pyright: ignore[reportPrivateUsage]
+from tests.proxy.test_ptc import code_then_answer
 from tests.server.conftest import ListChanged, ready_description
 
 __all__ = ["bedrock"]
@@ -125,3 +129,23 @@ async def test_serve_runs_execute_code_on_agentcore(agentcore: Endpoint, tmp_pat
     for name in EXPECTED:
         assert name in text
     assert len(log.read_text(encoding="utf-8").split()) == 33
+
+
+async def test_the_proxy_runs_programmatic_tool_calling_on_agentcore(
+    agentcore: Endpoint, bedrock: Callable[..., BedrockEndpoint]
+) -> None:
+    code = 'print(len((await expenses.list_departments())["result"]))'
+    bedrock(code_then_answer(code))
+    async with open_test_proxy(backend="agentcore") as running, proxy_client(running.url) as client:
+        with anyio.fail_after(120):
+            response = await client.messages.create(
+                model="claude-opus-4-6",
+                max_tokens=1000,
+                tools=[{"type": CODE_EXECUTION_VERSION, "name": "code_execution"}],
+                messages=[{"role": "user", "content": "How many departments are there?"}],
+            )
+    result = response.content[2]
+    assert result.type == "code_execution_tool_result" and result.content.type == "code_execution_result"
+    assert (result.content.stdout, result.content.return_code) == ("5\n", 0)
+    assert response.content[3].type == "text" and response.content[3].text == "Answer: 5"
+    assert agentcore.count("sessions/start") >= 1
