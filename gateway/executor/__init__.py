@@ -7,10 +7,23 @@ The MCP server, the orchestrator and the CLI call only this::
 
 Modules: `_executor` (the execution: job, frames, bounded tool calls), `_frames` (what the host
 accepts from the sandbox), `_result_frames` (tool results as `result` frames: the return
-convention), `_state` (one run's mutable state), `_records` (the result records).
+convention), `_state` (one run's mutable state), `_records` (the result records), `_suspend`
+(detaching a paused execution and continuing it in another process).
 """
 
 from gateway.executor._executor import Executor
 from gateway.executor._records import ExecutionFailure, ExecutionHooks, ExecutionResult, FailureKind
+from gateway.executor._suspend import DetachControl, Suspended, SuspendedRun, current_call_id, toolbox_digest
 
-__all__ = ["ExecutionFailure", "ExecutionHooks", "ExecutionResult", "Executor", "FailureKind"]
+__all__ = [
+    "DetachControl",
+    "ExecutionFailure",
+    "ExecutionHooks",
+    "ExecutionResult",
+    "Executor",
+    "FailureKind",
+    "Suspended",
+    "SuspendedRun",
+    "current_call_id",
+    "toolbox_digest",
+]

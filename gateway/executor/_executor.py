@@ -22,11 +22,13 @@ violation. See docs/protocol.md.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import Any, assert_never, cast
 
 import anyio
 from anyio.abc import TaskGroup
@@ -47,12 +49,23 @@ from gateway.errors import (
     LimitExceededError,
     ProtocolViolationError,
     SandboxCrashError,
+    SandboxError,
+    SandboxUnavailableError,
     UpstreamError,
 )
 from gateway.executor._frames import CallFrame, DoneFrame, ErrorInfoFrame, OutputFrame, StartedFrame, parse_frame
 from gateway.executor._records import ExecutionFailure, ExecutionHooks, ExecutionResult, FailureKind
 from gateway.executor._result_frames import result_frame
-from gateway.executor._state import Deadline, Run
+from gateway.executor._state import Capture, Deadline, Run
+from gateway.executor._suspend import (
+    CALL_ID,
+    DetachableSandbox,
+    DetachControl,
+    Suspended,
+    SuspendedRun,
+    left,
+    toolbox_digest,
+)
 from gateway.sandbox import BaseSandbox, BaseSandboxBackend
 from gateway.stubs import Toolbox
 from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolResult
@@ -266,6 +279,259 @@ class Executor:
             logger.exception("tool source failed calling %s", tool.ref)
             return f"{label}: internal gateway error ({type(e).__name__})"
         return f"{label}: no answer within {timeout_s:g} s (tool_call_timeout_s)"
+
+    # --- detachable executions (the seam for callers that resume elsewhere; see `_suspend`) -----------
+
+    async def execute_detachable(
+        self, code: str, *, toolbox: Toolbox, control: DetachControl, hooks: ExecutionHooks | None = None
+    ) -> ExecutionResult | Suspended:
+        """`execute`, but the caller may detach the execution at a pause point (`DetachControl.detach`).
+
+        Needs a backend whose sandboxes can `detach` (AgentCore's session-api channel).
+        """
+        limits = self.limits
+        job: JobMessage = {
+            "type": "job",
+            "code": code,
+            "stubs": toolbox.stubs,
+            "namespaces": toolbox.namespaces,
+            "limits": {"max_output_bytes": limits.max_output_bytes, "max_frame_bytes": limits.max_frame_bytes},
+            "helpers": toolbox.helpers,
+        }
+        sandbox = await self.backend.acquire()
+        run = Run(nonce=new_nonce(), limits=limits, sandbox=sandbox)
+        cap_s = limits.execution_timeout_s + limits.max_approval_wait_s
+        first = encode_frame(run.nonce, job)
+        return await self._detachable(
+            run, sandbox, first, toolbox, control, hooks, timeout_left=limits.execution_timeout_s, cap_left=cap_s
+        )
+
+    async def resume_detached(
+        self,
+        state: SuspendedRun,
+        *,
+        sandbox: BaseSandbox,
+        toolbox: Toolbox,
+        results: Mapping[int, ToolResult | str],
+        control: DetachControl,
+        hooks: ExecutionHooks | None = None,
+    ) -> ExecutionResult | Suspended:
+        """Continue a detached execution on `sandbox` (re-attached from its handle).
+
+        `results` answer the calls that were in flight; the execution keeps the limits it started with.
+        The sandbox is closed at the end (or detached again). `SandboxUnavailableError` when the state
+        does not fit the toolbox or the results.
+        """
+        try:
+            if toolbox_digest(toolbox) != state.catalog:
+                raise SandboxUnavailableError("the catalog changed since the execution was detached")
+            if set(results) != set(state.pending):
+                raise SandboxUnavailableError("the results do not answer exactly the calls in flight")
+            limits = state.execution_limits()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await _close(sandbox)
+            raise
+        inner = Executor(backend=self.backend, source=self.source, limits=limits)
+        run = Run(nonce=state.nonce, limits=limits, sandbox=sandbox)
+        run.started = state.started
+        run.calls = state.calls
+        run.completed = state.completed
+        run.result_bytes = state.result_bytes
+        run.stdout = Capture.restored(limits.max_output_bytes, state.stdout, state.stdout_dropped)
+        run.stderr = Capture.restored(limits.max_output_bytes, state.stderr, state.stderr_dropped)
+        run.t0 = anyio.current_time() - state.elapsed_s
+        frames = bytearray()
+        for call_id, tool_id in state.pending.items():
+            tool = toolbox.catalog.tool(tool_id)
+            if tool is None:  # the digest matched, so only a bug gets here
+                raise SandboxUnavailableError(f"tool {tool_id!r} is not in the catalog")
+            data, _ = result_frame(run.nonce, call_id, results[call_id], tool, limits.max_result_bytes)
+            run.completed += 1
+            run.result_bytes += len(data)
+            frames += data
+        away = max(time.time() - state.detached_at, 0.0)
+        return await inner._detachable(
+            run,
+            sandbox,
+            bytes(frames),
+            toolbox,
+            control,
+            hooks,
+            timeout_left=state.timeout_left_s,
+            cap_left=max(state.cap_left_s - away, 0.0),
+        )
+
+    async def _detachable(
+        self,
+        run: Run,
+        sandbox: BaseSandbox,
+        first: bytes,
+        toolbox: Toolbox,
+        control: DetachControl,
+        hooks: ExecutionHooks | None,
+        *,
+        timeout_left: float,
+        cap_left: float,
+    ) -> ExecutionResult | Suspended:
+        suspended: Suspended | None = None
+        try:
+            suspended = await self._drive_detachable(
+                run, sandbox, first, toolbox, control, hooks or ExecutionHooks(), timeout_left, cap_left
+            )
+        finally:
+            control.close()
+            if suspended is None:
+                with anyio.CancelScope(shield=True):
+                    await _close(sandbox)
+        return suspended if suspended is not None else _result(run, self.limits)
+
+    async def _drive_detachable(
+        self,
+        run: Run,
+        sandbox: BaseSandbox,
+        first: bytes,
+        toolbox: Toolbox,
+        control: DetachControl,
+        hooks: ExecutionHooks,
+        timeout_left: float,
+        cap_left: float,
+    ) -> Suspended | None:
+        timeout_s = self.limits.execution_timeout_s
+        cap_s = timeout_s + self.limits.max_approval_wait_s
+        now = anyio.current_time()
+        hard_cap = anyio.CancelScope(deadline=now + cap_left)
+        deadline = anyio.CancelScope(deadline=now + timeout_left)
+        suspended: Suspended | None = None
+        tools: dict[int, str] = {}
+        """The calls in flight: frame id -> tool id."""
+        run_call = self._call_runner(run, sandbox, hooks)
+
+        async def tracked(call: _Call) -> None:
+            tools[call.frame.id] = call.tool.id
+            token = CALL_ID.set(call.frame.id)  # the tool source may tell which frame it serves
+            try:
+                await run_call(call)
+            finally:
+                CALL_ID.reset(token)
+                tools.pop(call.frame.id, None)
+
+        with hard_cap:
+            with deadline:
+                run.deadline = Deadline(deadline)
+                async with anyio.create_task_group() as tg, _Workers(tg, tracked) as workers:
+                    if await _send(run, sandbox, first):
+                        suspended = await self._read_detachable(
+                            run, sandbox, workers, toolbox, control, hard_cap, tools
+                        )
+                    else:
+                        await _crashed(run, sandbox)
+                    tg.cancel_scope.cancel()  # calls still in flight have nobody waiting for them
+        if suspended is None and run.done is None and run.fault is None:
+            if deadline.cancelled_caught:
+                message = f"timed out after {timeout_s:g} s"
+            elif hard_cap.cancelled_caught:
+                message = (
+                    f"stopped after {cap_s:g} s in all, most of it waiting for approval "
+                    f"(execution_timeout_s {timeout_s:g} + max_approval_wait_s {self.limits.max_approval_wait_s:g})"
+                )
+            else:
+                return None
+            run.fault = ("timeout", ExecutionTimeoutError(message, progress=run.progress()))
+        return suspended
+
+    async def _read_detachable(
+        self,
+        run: Run,
+        sandbox: BaseSandbox,
+        workers: _Workers,
+        toolbox: Toolbox,
+        control: DetachControl,
+        hard_cap: anyio.CancelScope,
+        tools: dict[int, str],
+    ) -> Suspended | None:
+        """`_read`, with a detach check wherever it only waits for the runner's bytes."""
+        decoder = FrameDecoder(max_frame_bytes=self.limits.max_frame_bytes, nonce=run.nonce)
+        while True:
+            wanted = control.wanted()
+            if wanted is not None and not decoder.buffered:  # a half-read frame: decide after the next bytes
+                if wanted != frozenset(run.in_flight) or run.deadline is None:
+                    control.answer(False)
+                else:
+                    return await self._detach(run, tools, sandbox, toolbox, control, hard_cap, run.deadline)
+            chunk: bytes | None = None
+            try:
+                with control.reading():
+                    chunk = await sandbox.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                await _crashed(run, sandbox)
+                return None
+            except Exception:  # a backend bug must end this execution, never escape as a gateway crash
+                logger.exception("reading from sandbox %s failed", sandbox.info.id)
+                await _crashed(run, sandbox)
+                return None
+            if chunk is None:
+                continue  # a detach request: decided at the top
+            error: FrameError | None = None
+            try:
+                messages = decoder.feed(chunk)
+            except FrameError as e:
+                error, messages = e, e.frames
+            for _, message in messages:
+                if not await self._handle(run, workers, toolbox.catalog, message):
+                    return None
+            if error is not None:
+                _violation(run, str(error))
+                return None
+
+    async def _detach(
+        self,
+        run: Run,
+        tools: dict[int, str],
+        sandbox: BaseSandbox,
+        toolbox: Toolbox,
+        control: DetachControl,
+        hard_cap: anyio.CancelScope,
+        deadline: Deadline,
+    ) -> Suspended | None:
+        detach = getattr(sandbox, "detach", None)
+        if detach is None:
+            control.answer(False)
+            return None
+        state = SuspendedRun(
+            nonce=run.nonce,
+            catalog=toolbox_digest(toolbox),
+            limits=self.limits.model_dump(mode="json"),
+            started=run.started,
+            calls=run.calls,
+            completed=run.completed,
+            result_bytes=run.result_bytes,
+            pending={},
+            stdout=run.stdout.snapshot()[0],
+            stdout_dropped=run.stdout.snapshot()[1],
+            stderr=run.stderr.snapshot()[0],
+            stderr_dropped=run.stderr.snapshot()[1],
+            timeout_left_s=deadline.left(),
+            cap_left_s=left(hard_cap.deadline),
+            elapsed_s=run.elapsed(),
+            detached_at=time.time(),
+        )
+        state = dataclasses.replace(state, pending={i: t for i, t in tools.items() if i in run.in_flight})
+        if len(state.to_json().encode()) > control.max_state_bytes:
+            logger.info(
+                "not detaching sandbox %s: its state is over %d bytes", sandbox.info.id, control.max_state_bytes
+            )
+            control.answer(False)
+            return None
+        async with run.send_lock:  # no result frame half-queued
+            try:
+                handle = await cast(DetachableSandbox, sandbox).detach()
+            except SandboxError as e:
+                logger.warning("could not detach sandbox %s: %s", sandbox.info.id, e)
+                control.answer(False)
+                return None
+        control.answer(True)
+        return Suspended(handle=handle, run=state)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,18 @@ class Capture:
             text += f"{separator}[... output truncated: {dropped} more bytes dropped (max_output_bytes={self.limit})]\n"
         return text, bool(dropped)
 
+    def snapshot(self) -> tuple[str, int]:
+        """(kept text, bytes dropped here) to carry a detached execution's output elsewhere."""
+        return "".join(self._parts), self.dropped
+
+    @classmethod
+    def restored(cls, limit: int, text: str, dropped: int) -> Capture:
+        """A capture holding what `snapshot` returned (cut to `limit`)."""
+        capture = cls(limit)
+        capture.add(text)
+        capture.dropped += max(dropped, 0)
+        return capture
+
 
 Fault = tuple[Literal["timeout", "crash", "limit", "protocol"], SandboxError]
 
@@ -70,6 +82,12 @@ class Deadline:
             self._remaining = max(self._scope.deadline - anyio.current_time(), 0.0)
             self._scope.deadline = math.inf
         self._depth += 1
+
+    def left(self) -> float:
+        """Seconds left on the clock (what was left when it stopped, while it stands still)."""
+        if self._depth:
+            return self._remaining
+        return max(self._scope.deadline - anyio.current_time(), 0.0)
 
     def resume(self) -> None:
         self._depth -= 1

@@ -10,6 +10,11 @@ executor task runs, in this process (see docs/proxy.md for what that means for r
 A paused execution's idle timer is its cancel scope's deadline: set when it pauses, lifted when
 results arrive. When it fires, the executor kills and removes the sandbox and the store forgets
 the execution. Every execution task runs in the store's task group, so closing the proxy ends them all.
+
+On a backend whose sandboxes can detach (AgentCore's session-api channel) the execution is started
+detachable (`CodeExecution.control`): at a pause the service asks it to `detach`; the executor lets
+the sandbox go (still running, the code still waiting), the task ends with a `Suspended`, and the
+state travels in the signed `container.id` to whichever replica gets the resume (`_service`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.abc import TaskGroup
 
-from gateway.executor import ExecutionResult
+from gateway.executor import DetachControl, ExecutionResult, Suspended, current_call_id
 from gateway.proxy._errors import ApiError
 from gateway.tools import (
     BaseToolSource,
@@ -56,6 +61,8 @@ class PendingCall:
     result: ToolResult | None = None
     sent: bool = False
     """Already handed to the client in a response."""
+    frame_id: int | None = None
+    """The `call` frame it serves (known when the execution is detachable)."""
 
 
 class Rendezvous:
@@ -65,11 +72,11 @@ class Rendezvous:
         self._calls: dict[str, PendingCall] = {}
         self._wake = wake
 
-    def post(self, name: str, arguments: JsonObject) -> PendingCall | None:
+    def post(self, name: str, arguments: JsonObject, *, frame_id: int | None = None) -> PendingCall | None:
         """Post one call (None when too many are waiting: the code then gets a `ToolError`)."""
         if len(self._calls) >= MAX_PENDING_CALLS:
             return None
-        call = PendingCall(id=f"toolu_{secrets.token_hex(12)}", name=name, input=arguments)
+        call = PendingCall(id=f"toolu_{secrets.token_hex(12)}", name=name, input=arguments, frame_id=frame_id)
         self._calls[call.id] = call
         self._wake()
         return call
@@ -91,20 +98,24 @@ class Rendezvous:
 
     def answer(self, results: Mapping[str, ToolResult]) -> None:
         """Deliver the client's results; 400 unless they answer exactly the calls that were handed out."""
-        expected = {call.id for call in self._calls.values() if call.sent and call.result is None}
-        if set(results) != expected:
-            missing = sorted(expected - set(results))
-            unknown = sorted(set(results) - expected)
-            raise ApiError(
-                "invalid_request_error",
-                "messages: the last user turn must hold one tool_result for each pending programmatic tool call"
-                + (f"; missing: {', '.join(missing)}" if missing else "")
-                + (f"; not pending: {', '.join(u[:64] for u in unknown[:10])}" if unknown else ""),
-            )
+        check_answers({call.id for call in self._calls.values() if call.sent and call.result is None}, results)
         for tool_id, result in results.items():
             call = self._calls[tool_id]
             call.result = result
             call.answered.set()
+
+
+def check_answers(expected: set[str], results: Mapping[str, ToolResult]) -> None:
+    """400 unless `results` answer exactly the `expected` client calls."""
+    if set(results) != expected:
+        missing = sorted(expected - set(results))
+        unknown = sorted(set(results) - expected)
+        raise ApiError(
+            "invalid_request_error",
+            "messages: the last user turn must hold one tool_result for each pending programmatic tool call"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; not pending: {', '.join(u[:64] for u in unknown[:10])}" if unknown else ""),
+        )
 
 
 class ClientToolSource(BaseToolSource):
@@ -128,7 +139,7 @@ class ClientToolSource(BaseToolSource):
         self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
     ) -> ToolResult:
         spec = self._specs[ref.name]
-        call = self._rendezvous.post(spec.name, dict(arguments))
+        call = self._rendezvous.post(spec.name, dict(arguments), frame_id=current_call_id())
         if call is None:
             return ToolResult(content=(TextContent(text="too many pending client tool calls"),), is_error=True)
         try:
@@ -165,20 +176,24 @@ class RoutingToolSource(BaseToolSource):
         return await source.call_tool(ref, arguments, options=options)
 
 
-ExecuteFn = Callable[[BaseToolSource], Awaitable[ExecutionResult]]
+ExecuteFn = Callable[[BaseToolSource], Awaitable[ExecutionResult | Suspended]]
 """Runs the code against a tool source (the fleet plus this execution's client tools)."""
 
 
 class CodeExecution:
     """One run of model code that may pause on client-tool calls."""
 
-    def __init__(self, *, tool_use_id: str, idle_s: float) -> None:
+    def __init__(self, *, tool_use_id: str, idle_s: float, control: DetachControl | None = None) -> None:
         self.id = secrets.token_hex(16)
         self.tool_use_id = tool_use_id
         """The `srvtoolu_` id of the `server_tool_use` block that started it."""
         self.idle_s = idle_s
         self.rendezvous = Rendezvous(self._on_call)
         self.result: ExecutionResult | None = None
+        self.control = control
+        """Set when the execution can be detached at a pause (see `detach`)."""
+        self.suspended: Suspended | None = None
+        """Set when it was detached: the sandbox's handle and the executor's state."""
         self.expired = False
         self.closed = anyio.Event()
         """Set once the execution has ended and its sandbox is gone."""
@@ -202,7 +217,11 @@ class CodeExecution:
         """The execution task (in the store's task group)."""
         try:
             with self._scope:
-                self.result = await execute(source)
+                outcome = await execute(source)
+                if isinstance(outcome, Suspended):
+                    self.suspended = outcome
+                else:
+                    self.result = outcome
             self.expired = self._scope.cancelled_caught
         finally:
             on_end(self)
@@ -245,6 +264,23 @@ class CodeExecution:
     def cancel(self) -> None:
         """End it now (the sandbox is killed and removed)."""
         self._scope.cancel()
+
+    async def detach(self) -> tuple[Suspended, dict[str, int]] | None:
+        """At a pause: let the sandbox go and end this task; the state, and client call id -> frame id.
+
+        None when it cannot be detached (not detachable, a call still on its way, the executor
+        declined): it then stays paused here, as on any backend.
+        """
+        waiting = self.rendezvous.waiting()
+        if self.control is None or not waiting or any(c.frame_id is None or not c.sent for c in waiting):
+            return None
+        calls = {call.id: call.frame_id for call in waiting if call.frame_id is not None}
+        if not await self.control.detach(frozenset(calls.values())):
+            return None
+        await self.closed.wait()
+        if self.suspended is None:
+            return None
+        return self.suspended, calls
 
 
 class ExecutionStore:

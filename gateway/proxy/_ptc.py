@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from gateway.app import Gateway
-from gateway.executor import ExecutionResult, Executor
+from gateway.executor import DetachControl, ExecutionResult, Executor, Suspended, SuspendedRun
 from gateway.orchestrator import EXECUTE_CODE_DEFINITION, build_system_prompt, cap_text
 from gateway.proxy._errors import ApiError
 from gateway.proxy._executions import (
@@ -33,7 +33,9 @@ from gateway.proxy._executions import (
     PendingCall,
     RoutingToolSource,
 )
+from gateway.proxy._handles import MAX_STATE_BYTES
 from gateway.proxy._wire import CODE_EXECUTION_TYPES, clean_tool, content_blocks, strip_caller
+from gateway.sandbox import BaseSandbox
 from gateway.stubs import Toolbox, build_toolbox
 from gateway.telemetry import trace_execution
 from gateway.tools import BaseToolSource, JsonObject, TextContent, ToolResult, ToolSpec
@@ -59,6 +61,9 @@ CODE_EXECUTION_NAME = "code_execution"
 EXECUTE_CODE = EXECUTE_CODE_DEFINITION.name
 MAX_RESULT_CHARS = 1_000_000
 """Largest client tool result handed to the code."""
+
+_RUN_STATE_BYTES = MAX_STATE_BYTES - 8192
+"""The executor's share of a detached execution's state (the rest: the handle, the client call map)."""
 
 _CLIENT_DESCRIPTION = (
     "The calling application's own tools. Each call pauses this program until the application "
@@ -285,6 +290,12 @@ async def prepare(gateway: Gateway, code_tool: CodeTool) -> PtcSetup:
     return PtcSetup(system=system, tools=tools, code_tool=code_tool, toolbox=toolbox)
 
 
+def detachable(gateway: Gateway) -> bool:
+    """Whether paused executions can leave this process (AgentCore's session-api channel can detach)."""
+    sandbox = gateway.settings.sandbox
+    return sandbox.backend == "agentcore" and sandbox.agentcore.channel == "session-api"
+
+
 def start_execution(
     gateway: Gateway,
     store: ExecutionStore,
@@ -296,15 +307,65 @@ def start_execution(
     settle_s: float,
 ) -> CodeExecution:
     """Start `code` in a fresh sandbox, in the store's task group."""
-    execution = CodeExecution(tool_use_id=tool_use_id, idle_s=idle_s)
+    control = DetachControl(max_state_bytes=_RUN_STATE_BYTES) if detachable(gateway) else None
+
+    async def run(executor: Executor) -> ExecutionResult | Suspended:
+        if control is None:
+            return await executor.execute(code, toolbox=setup.toolbox)
+        return await executor.execute_detachable(code, toolbox=setup.toolbox, control=control)
+
+    return _start(
+        gateway, store, setup, run, control, code=code, tool_use_id=tool_use_id, idle_s=idle_s, settle_s=settle_s
+    )
+
+
+def restore_execution(
+    gateway: Gateway,
+    store: ExecutionStore,
+    setup: PtcSetup,
+    *,
+    state: SuspendedRun,
+    sandbox: BaseSandbox,
+    results: Mapping[int, ToolResult],
+    tool_use_id: str,
+    idle_s: float,
+    settle_s: float,
+) -> CodeExecution:
+    """Continue a detached execution on `sandbox` (re-attached from its handle), in the store's task group."""
+    control = DetachControl(max_state_bytes=_RUN_STATE_BYTES)
+
+    async def run(executor: Executor) -> ExecutionResult | Suspended:
+        return await executor.resume_detached(
+            state, sandbox=sandbox, toolbox=setup.toolbox, results=results, control=control
+        )
+
+    return _start(
+        gateway, store, setup, run, control, code="", tool_use_id=tool_use_id, idle_s=idle_s, settle_s=settle_s
+    )
+
+
+def _start(
+    gateway: Gateway,
+    store: ExecutionStore,
+    setup: PtcSetup,
+    run: Callable[[Executor], Awaitable[ExecutionResult | Suspended]],
+    control: DetachControl | None,
+    *,
+    code: str,
+    tool_use_id: str,
+    idle_s: float,
+    settle_s: float,
+) -> CodeExecution:
+    execution = CodeExecution(tool_use_id=tool_use_id, idle_s=idle_s, control=control)
     client = ClientToolSource(setup.code_tool.client_specs, execution.rendezvous, settle_s=settle_s)
     source = RoutingToolSource(gateway.approval_source(None), client, client_server=CLIENT_NAMESPACE)
 
-    async def execute(tools: BaseToolSource) -> ExecutionResult:
+    async def execute(tools: BaseToolSource) -> ExecutionResult | Suspended:
         executor = Executor(backend=gateway.backend, source=tools, limits=gateway.settings.limits)
         with trace_execution(gateway.telemetry, code=code) as span:
-            result = await executor.execute(code, toolbox=setup.toolbox)
-            span.finish(result)
+            result = await run(executor)
+            if isinstance(result, ExecutionResult):
+                span.finish(result)
         return result
 
     store.start(execution, execute, source)

@@ -7,10 +7,15 @@ PTC requests loop: ask the model (its view of the history, `gateway.proxy._ptc.m
 the code it writes in a fresh sandbox, show it the output, until it answers, calls a direct client
 tool, or the code pauses on a programmatic client-tool call (the response then carries the pending
 `tool_use` blocks and the `container` to resume with).
+
+On a backend that can detach (AgentCore's session-api channel) a pause detaches the execution: the
+`container.id` carries its sealed state and the sandbox's handle, and any replica sharing
+`[proxy] container_secret` resumes it (`reopen`); elsewhere the execution stays in this process.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -18,13 +23,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import anyio
+
 from gateway.app import Gateway
 from gateway.config import ProxySettings
-from gateway.errors import ModelError
+from gateway.errors import ModelError, SandboxError
+from gateway.executor import Suspended, SuspendedRun, toolbox_digest
 from gateway.models import BedrockMessagesClient
 from gateway.proxy._converse import converse_request, from_converse
 from gateway.proxy._errors import ApiError, from_model_error
-from gateway.proxy._executions import CodeExecution, ExecutionStore
+from gateway.proxy._executions import CodeExecution, ExecutionStore, check_answers
 from gateway.proxy._handles import ContainerHandle, HandleCodec
 from gateway.proxy._modelmap import ModelMap, ResolvedModel
 from gateway.proxy._ptc import (
@@ -38,10 +46,11 @@ from gateway.proxy._ptc import (
     model_view,
     new_server_tool_id,
     prepare,
+    restore_execution,
     start_execution,
 )
 from gateway.proxy._wire import bedrock_body, check_request, message_events, new_message_id
-from gateway.telemetry import ProxyTelemetry
+from gateway.telemetry import ProxyTelemetry, TracedSandboxBackend
 
 __all__ = ["MessagesService"]
 
@@ -54,6 +63,29 @@ _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "
 class _Paused:
     execution: CodeExecution
     blocks: list[dict[str, Any]]
+    state: bytes | None = None
+    """The detached execution's state (`_state_blob`), when it left this process."""
+
+
+_STATE_VERSION = 1
+
+
+def _state_blob(execution: CodeExecution, suspended: Suspended, calls: dict[str, int]) -> bytes:
+    """What another replica needs to resume a detached execution (sealed into the `container.id`).
+
+    Which execution, until when, the client calls' frames, the sandbox's handle and the executor's state.
+    """
+    return json.dumps(
+        {
+            "v": _STATE_VERSION,
+            "t": execution.tool_use_id,
+            "x": execution.expires_at,
+            "c": calls,
+            "h": suspended.handle.to_json(),
+            "r": suspended.run.to_json(),
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 class MessagesService:
@@ -220,11 +252,94 @@ class MessagesService:
         execution.resume(results)
         return execution
 
+    async def reopen(
+        self, request: Mapping[str, Any], tool_use_id: str, results: Mapping[str, Any], setup: PtcSetup
+    ) -> CodeExecution:
+        """The paused execution the request resumes: held here (`resume`), or detached into its handle."""
+        container = request.get("container")
+        if isinstance(container, Mapping):
+            container = cast(Mapping[str, Any], container).get("id")
+        handle = self.codec.decode(container) if container is not None else None
+        if handle is None or handle.state is None:
+            return self.resume(request, tool_use_id, results)
+        return await self._restore(handle.state, tool_use_id, results, setup)
+
+    async def _restore(
+        self, blob: bytes, tool_use_id: str, results: Mapping[str, Any], setup: PtcSetup
+    ) -> CodeExecution:
+        from gateway.sandbox import AgentCoreHandle, AgentCoreSandboxBackend  # noqa: PLC0415 - boto3 on demand
+
+        try:
+            data = json.loads(blob)
+            if data["v"] != _STATE_VERSION:
+                raise ValueError(f"state version {data['v']!r}")
+            owner, expires_at = str(data["t"]), float(data["x"])
+            calls = {str(k): int(v) for k, v in dict(data["c"]).items()}
+            handle = AgentCoreHandle.from_json(str(data["h"]))
+            state = SuspendedRun.from_json(str(data["r"]))
+        except (ValueError, KeyError, TypeError, AttributeError, SandboxError) as e:  # sealed by us: a bug
+            raise ApiError("invalid_request_error", "container: unreadable container id") from e
+        backend = self.gateway.backend
+        if isinstance(backend, TracedSandboxBackend):
+            backend = backend.inner
+        if not isinstance(backend, AgentCoreSandboxBackend):
+            raise ApiError(
+                "invalid_request_error",
+                f"container: it was detached from an AgentCore sandbox and this proxy runs {self._backend_name!r}",
+            )
+        if owner != tool_use_id:
+            raise ApiError(
+                "invalid_request_error", f"container: it belongs to code execution {owner}, not to {tool_use_id[:64]}"
+            )
+        if expires_at <= time.time():
+            try:  # nobody held it while it waited: end the session now rather than at its lifetime
+                await backend.api.stop_session(handle.session_id)
+            except SandboxError:
+                logger.warning("could not stop the expired AgentCore session %s", handle.session_id)
+            raise ApiError(
+                "invalid_request_error",
+                f"container: the execution expired (a paused execution waits {self.settings.container_idle_s:g} s "
+                "for tool results, then is removed); send the request again without it",
+            )
+        check_answers(set(calls), results)
+        if toolbox_digest(setup.toolbox) != state.catalog:
+            raise ApiError(
+                "invalid_request_error",
+                "container: the request's tools (or the gateway's fleet) changed since the execution paused; "
+                "resume it with the same tools",
+            )
+        try:
+            sandbox = await backend.attach(handle)
+        except SandboxError as e:
+            raise ApiError(
+                "invalid_request_error",
+                f"container: the paused execution's sandbox is gone ({e}); send the request again without it",
+            ) from e
+        try:
+            return restore_execution(
+                self.gateway,
+                self.store,
+                setup,
+                state=state,
+                sandbox=sandbox,
+                results={calls[tool_id]: result for tool_id, result in results.items()},
+                tool_use_id=tool_use_id,
+                idle_s=self.settings.container_idle_s,
+                settle_s=self.settings.settle_s,
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await sandbox.aclose()
+            raise
+
     async def wait(self, execution: CodeExecution, setup: PtcSetup) -> _Paused | None:
         outcome = await execution.outcome(self.settings.settle_s)
         if isinstance(outcome, list):
             blocks = execution_blocks(outcome, version=setup.code_tool.version, tool_use_id=execution.tool_use_id)
-            return _Paused(execution=execution, blocks=blocks)
+            detached = await execution.detach()
+            if detached is None:
+                return _Paused(execution=execution, blocks=blocks)
+            return _Paused(execution=execution, blocks=blocks, state=_state_blob(execution, *detached))
         return None
 
     def message(
@@ -236,14 +351,18 @@ class MessagesService:
         stop_sequence: Any,
         usage: dict[str, int],
         container: CodeExecution | None,
+        state: bytes | None = None,
     ) -> dict[str, Any]:
-        """The response message; `container` when an execution is paused."""
+        """The response message; `container` when an execution is paused (`state` when it was detached)."""
         handle = None
         if container is not None:
             handle = {
                 "id": self.codec.encode(
                     ContainerHandle(
-                        replica=self.settings.replica_id, execution=container.id, backend=self._backend_name
+                        replica=self.settings.replica_id,
+                        execution=container.id,
+                        backend=self._backend_name,
+                        state=state,
                     )
                 ),
                 "expires_at": datetime.fromtimestamp(container.expires_at or time.time(), UTC)
@@ -304,7 +423,7 @@ class _PtcRun:
         usage: dict[str, int] = dict.fromkeys(_USAGE_KEYS, 0)
         execution: CodeExecution | None = None
         if view.open_execution is not None:
-            execution = service.resume(request, view.open_execution, view.programmatic_results)
+            execution = await service.reopen(request, view.open_execution, view.programmatic_results, setup)
         elif view.programmatic_results:
             raise ApiError(
                 "invalid_request_error", "messages: tool results for programmatic calls, but no paused code execution"
@@ -319,7 +438,9 @@ class _PtcRun:
                 paused = await service.wait(execution, setup)
                 if paused is not None:
                     content = out + paused.blocks
-                    return service.message(self.message_id, model, content, "tool_use", None, usage, paused.execution)
+                    return service.message(
+                        self.message_id, model, content, "tool_use", None, usage, paused.execution, paused.state
+                    )
                 block = client_result_block(execution.tool_use_id, execution.result)
                 out.append(block)
                 text, failed = model_text(block, limit_bytes=limit)

@@ -44,6 +44,11 @@ class TracedSandboxBackend(BaseSandboxBackend):
             pool_size = _reader(inner)
         self._stop_gauge = telemetry.observe_pool_size(inner.name, pool_size) if pool_size is not None else None
 
+    @property
+    def inner(self) -> BaseSandboxBackend:
+        """The wrapped backend (for what only it offers, e.g. AgentCore's `attach`)."""
+        return self._inner
+
     async def acquire(self) -> BaseSandbox:
         """Acquire from the wrapped backend inside a span."""
         telemetry = self._telemetry
