@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,7 @@ async def test_a_paused_execution_is_resumed_by_another_replica(
 
 
 @asynccontextmanager
-async def proxy_process(tmp_path: Path, replica: str) -> AsyncIterator[tuple[str, int]]:
+async def proxy_process(tmp_path: Path, replica: str) -> AsyncGenerator[tuple[str, int]]:
     """`ptc-gateway proxy --sandbox agentcore` as replica `replica`; yields (host, port)."""
     config = tmp_path / f"{replica}.toml"
     config.write_text(
@@ -153,7 +153,7 @@ async def proxy_process(tmp_path: Path, replica: str) -> AsyncIterator[tuple[str
 
 
 @asynccontextmanager
-async def haproxy(replicas: list[tuple[str, int]]) -> AsyncIterator[str]:
+async def haproxy(replicas: list[tuple[str, int]]) -> AsyncGenerator[str]:
     """HAProxy with the shipped deploy/haproxy.cfg (round-robin) in front of `replicas`; yields its URL."""
     binary = shutil.which("haproxy")
     require(binary is not None, "haproxy", "scripts/install-deploy-tools")

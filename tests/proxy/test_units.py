@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -18,6 +21,7 @@ from gateway.proxy import (
     message_events,
     model_view,
 )
+from gateway.proxy._handles import MAX_HANDLE_CHARS, MAX_STATE_BYTES
 
 SRV = "srvtoolu_1"
 CALLER = {"type": "code_execution_20260120", "tool_id": SRV}
@@ -99,6 +103,25 @@ def test_handles_are_signed() -> None:
     for bad in ("", "container_x.y", 42, encoded + "x"):
         with pytest.raises(ApiError):
             codec.decode(bad)
+
+
+def test_a_detached_executions_state_is_sealed_inside_the_signed_handle() -> None:
+    codec = HandleCodec(b"secret")
+    state = b'{"nonce":"n0nce-the-client-must-not-see","session":"sess-1234"}' * 20
+    handle = ContainerHandle(replica="r1", execution="abc123", backend="agentcore", state=state)
+    encoded = codec.encode(handle)
+    assert codec.decode(encoded) == handle  # any replica with the secret reads it back
+    payload = encoded.removeprefix("container_").split(".")[0]
+    visible = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert b"n0nce" not in visible and b"sess-1234" not in visible  # sealed, not just signed
+    assert json.loads(visible)["r"] == "r1"
+    assert len(encoded) < len(state)  # compressed
+    with pytest.raises(ApiError):
+        HandleCodec(b"other").decode(encoded)
+    with pytest.raises(ApiError):  # over the size bound: refused before anything is verified
+        codec.decode("container_" + "A" * MAX_HANDLE_CHARS + "." + "A" * 43)
+    with pytest.raises(ApiError):  # a state larger than the bound, even sealed by us, is not opened
+        codec.decode(codec.encode(dataclasses.replace(handle, state=b"x" * (MAX_STATE_BYTES + 1))))
 
 
 def test_bedrock_body_keeps_what_bedrock_accepts_only() -> None:
