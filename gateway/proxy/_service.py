@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ def _state_blob(execution: CodeExecution, suspended: Suspended, calls: dict[str,
     return json.dumps(
         {
             "v": _STATE_VERSION,
+            "k": secrets.token_hex(16),
             "t": execution.tool_use_id,
             "x": execution.expires_at,
             "c": calls,
@@ -273,7 +275,7 @@ class MessagesService:
             data = json.loads(blob)
             if data["v"] != _STATE_VERSION:
                 raise ValueError(f"state version {data['v']!r}")
-            owner, expires_at = str(data["t"]), float(data["x"])
+            owner, expires_at, claim = str(data["t"]), float(data["x"]), str(data["k"])
             calls = {str(k): int(v) for k, v in dict(data["c"]).items()}
             handle = AgentCoreHandle.from_json(str(data["h"]))
             state = SuspendedRun.from_json(str(data["r"]))
@@ -309,6 +311,12 @@ class MessagesService:
                 "resume it with the same tools",
             )
         try:
+            if not await backend.claim(handle, claim):
+                raise ApiError(
+                    "invalid_request_error",
+                    "container: this paused execution was resumed already (a container resumes once; a retried "
+                    "request after a lost response cannot be answered again)",
+                )
             sandbox = await backend.attach(handle)
         except SandboxError as e:
             raise ApiError(

@@ -77,6 +77,8 @@ _POOL_MARGIN_S = 60.0
 """A pooled session is handed out only if it will live this much longer than an execution may take."""
 _DETACH_FLUSH_S = 30.0
 _MAX_HANDLE_CHARS = 4096
+_EXIT_CLAIMED = 3
+"""`relay.py claim`: the token was claimed already (the relay's `EXIT_CLAIMED`)."""
 _NAME_PREFIX = "ptc-gateway-"
 _NAME = re.compile(r"ptc-gateway-(?P<host>[A-Za-z0-9]{1,40})-(?P<pidns>[0-9]{1,20})-(?P<pid>[0-9]{1,10})-[0-9a-f]{12}")
 
@@ -570,6 +572,29 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
         self._sandboxes[handle.session_id] = sandbox
         await self._tg.start(sandbox.run_channel)
         return sandbox
+
+    async def claim(self, handle: AgentCoreHandle, token: str) -> bool:
+        """Claim a detached execution's resume once, in its session: True the first time, False after.
+
+        Whoever carries handles decides the token (one per detach); a second resume of the same detach
+        must not drive the runner twice.
+        """
+        command = " ".join(
+            [
+                self.settings.agentcore.python,
+                "-I",
+                "-S",
+                f"{handle.directory}/relay.py",
+                "claim",
+                handle.directory,
+                token,
+            ]
+        )
+        result = await self.api.invoke(handle.session_id, "executeCommand", {"command": command})
+        if result.exit_code == _EXIT_CLAIMED:
+            return False
+        _check(result, handle.session_id, "claim")
+        return True
 
     async def _start(self, kind: str) -> AgentCoreSandbox | ConnectBackSandbox:
         """Start a session, ship the runtime, start the runner and read its hello."""

@@ -26,6 +26,9 @@ Commands (``<dir>`` holds ``bridge/``, this file, and the channel's state):
     Writes the bytes (inline, or from a file written by ``writeFiles``, then removed) into the FIFO
     under a lock, unless ``seq`` is not above the last applied one: a retried push is applied
     once, so pushes are idempotent. Prints ``ok``, ``dup`` or ``gone`` (the runner has exited).
+``claim <dir> <token>``
+    Claims the resume of a detached execution once: creates ``<dir>/claim-<token>`` (atomic) and
+    exits 0, or exits ``EXIT_CLAIMED`` when it exists (somebody resumed it already).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ SETTLE_MAX_S = 0.02
 STDERR_TAIL_BYTES = 16 * 1024
 EXIT_ALREADY_SERVING = 2
 EXIT_USAGE = 64
+EXIT_CLAIMED = 3
 
 
 def _path(directory: str, name: str) -> str:
@@ -247,6 +251,19 @@ def push(directory: str, seq: int, payload: str) -> int:
     return 0
 
 
+def claim(directory: str, token: str) -> int:
+    """Claim `token` once (see the module docstring)."""
+    if not token.isalnum() or len(token) > 64:
+        sys.stderr.write("claim: the token must be 1-64 letters or digits\n")
+        return EXIT_USAGE
+    try:
+        os.mkdir(_path(directory, f"claim-{token}"))
+    except FileExistsError:
+        sys.stderr.write("claimed already\n")
+        return EXIT_CLAIMED
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Dispatch one command (see the module docstring)."""
     match argv:
@@ -258,10 +275,12 @@ def main(argv: list[str]) -> int:
             return connect(directory, host, int(port))
         case ["push", directory, seq, payload]:
             return push(directory, int(seq), payload)
+        case ["claim", directory, token]:
+            return claim(directory, token)
         case _:
             sys.stderr.write(
                 "usage: relay.py serve DIR | connect DIR HOST PORT | poll DIR OFFSET WAIT_MS MAX_BYTES"
-                " | push DIR SEQ DATA\n"
+                " | push DIR SEQ DATA | claim DIR TOKEN\n"
             )
             return EXIT_USAGE
 

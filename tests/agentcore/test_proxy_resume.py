@@ -59,18 +59,28 @@ def replica_of(container_id: str) -> str:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["r"]
 
 
-async def converse(urls: list[str]) -> tuple[list[str], anthropic.types.Message]:
-    """The PTC conversation, request i going to urls[i % len(urls)]; (replica of each pause, last message)."""
+async def converse(urls: list[str], *, replay: bool = False) -> tuple[list[str], anthropic.types.Message]:
+    """The PTC conversation, request i going to urls[i % len(urls)]; (replica of each pause, last message).
+
+    `replay`: after the first resume, send it again (a client retry) to the first url: refused.
+    """
     messages: Any = [{"role": "user", "content": "What is the total revenue of the east and west regions?"}]
     pauses: list[str] = []
     container: str | None = None
     for turn in range(4):
         url = urls[turn % len(urls)]
+        extra: Any = {"container": container} if container is not None else {}
+        sent = list(messages)
         async with anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0) as client:
-            extra: Any = {"container": container} if container is not None else {}
             response = await client.messages.create(
-                model="claude-opus-4-6", max_tokens=1000, tools=TOOLS, messages=messages, **extra
+                model="claude-opus-4-6", max_tokens=1000, tools=TOOLS, messages=sent, **extra
             )
+        if replay and turn == 1:
+            async with anthropic.AsyncAnthropic(base_url=urls[0], api_key=KEY, max_retries=0) as client:
+                with pytest.raises(anthropic.BadRequestError, match="resumed already"):
+                    await client.messages.create(
+                        model="claude-opus-4-6", max_tokens=1000, tools=TOOLS, messages=sent, **extra
+                    )
         if response.stop_reason != "tool_use":
             return pauses, response
         assert response.container is not None
@@ -110,7 +120,7 @@ async def test_a_paused_execution_is_resumed_by_another_replica(
         open_test_proxy(backend="agentcore", replica_id="b", **settings) as b,
     ):
         with anyio.fail_after(180):
-            pauses, final = await converse([a.url, b.url])
+            pauses, final = await converse([a.url, b.url], replay=True)
         assert len(a.running.store) == len(b.running.store) == 0  # nothing held in memory between requests
     assert pauses == ["a", "b"]  # paused on a, resumed (and paused again) on b, finished on a
     check_final(final)
