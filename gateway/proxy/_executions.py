@@ -297,6 +297,14 @@ class ExecutionStore:
     def __iter__(self) -> Iterator[CodeExecution]:
         return iter(list(self._executions.values()))
 
+    def check_room(self) -> None:
+        """429 when this proxy holds as many executions as it may (`start` checks it too)."""
+        if len(self._executions) >= self._max:
+            raise ApiError(
+                "rate_limit_error",
+                f"this proxy already holds {self._max} code executions ([proxy] max_paused); try again later",
+            )
+
     def start(self, execution: CodeExecution, execute: ExecuteFn, source: BaseToolSource) -> None:
         """Run `execution` in the background; 429 when too many are held already."""
         if len(self._executions) >= self._max:

@@ -366,6 +366,8 @@ def _start(
             result = await run(executor)
             if isinstance(result, ExecutionResult):
                 span.finish(result)
+            else:
+                span.finish_detached()
         return result
 
     store.start(execution, execute, source)

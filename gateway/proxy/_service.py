@@ -310,6 +310,7 @@ class MessagesService:
                 "container: the request's tools (or the gateway's fleet) changed since the execution paused; "
                 "resume it with the same tools",
             )
+        self.store.check_room()  # before the claim: a resume refused after it could not be retried
         try:
             if not await backend.claim(handle, claim):
                 raise ApiError(

@@ -17,23 +17,28 @@ from gateway.telemetry._telemetry import Telemetry
 
 __all__ = ["ExecutionOutcome", "ExecutionSpan", "trace_execution"]
 
-ExecutionOutcome: TypeAlias = Literal["ok", "unavailable", "cancelled", "error"] | FailureKind
+ExecutionOutcome: TypeAlias = Literal["ok", "unavailable", "cancelled", "error", "detached"] | FailureKind
 """`ptc.execution.outcome`: `ok`, the result's failure kind, or why `execute` itself raised."""
 
 
 class ExecutionSpan:
     """Handle on the current execution span: hand it the result with `finish`."""
 
-    __slots__ = ("result", "span")
+    __slots__ = ("detached", "result", "span")
 
     def __init__(self, span: Span | None) -> None:
         self.span = span
         """The OpenTelemetry span, None when telemetry is disabled."""
         self.result: ExecutionResult | None = None
+        self.detached = False
 
     def finish(self, result: ExecutionResult) -> None:
         """Record what the execution produced (outcome, tool calls, error) when the block exits."""
         self.result = result
+
+    def finish_detached(self) -> None:
+        """The execution left this process at a pause (another one continues it): outcome `detached`."""
+        self.detached = True
 
 
 @contextmanager
@@ -48,7 +53,8 @@ def trace_execution(telemetry: Telemetry, *, code: str) -> Generator[ExecutionSp
             execution.finish(result)
 
     Outcome (`ptc.execution.outcome`, also the `ptc.executions` counter's attribute): `ok`, the
-    failure kind of the result (`code`, `tool`, `timeout`, `crash`, `limit`, `protocol`), or,
+    failure kind of the result (`code`, `tool`, `timeout`, `crash`, `limit`, `protocol`), `detached`
+    (`finish_detached`: it left this process at a pause), or,
     when `execute` raised, `unavailable` (no sandbox) / `cancelled` / `error`.
     """
     if not telemetry.enabled:
@@ -79,7 +85,9 @@ def trace_execution(telemetry: Telemetry, *, code: str) -> Generator[ExecutionSp
             raise
         else:
             result = execution.result
-            if result is not None:
+            if execution.detached:
+                outcome = "detached"
+            elif result is not None:
                 outcome = _record_result(span, result)
                 telemetry.execution_tool_calls.record(result.tool_calls, {n.PTC_EXECUTION_OUTCOME: outcome})
         finally:
