@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Self, cast
 
@@ -44,6 +44,7 @@ from gateway.sandbox._engine import (
     raw_socket,
 )
 from gateway.sandbox._pool import WarmPool
+from gateway.sandbox._removal import Removals
 from gateway.sandbox._runtime import (
     DIGEST_LABEL,
     EXIT_NO_PAYLOAD,
@@ -77,6 +78,8 @@ READ_CHUNK_BYTES = 256 * 1024
 UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
 _HELLO_MAX_BYTES = 64 * 1024
+MAX_PENDING_REMOVALS = 16
+"""Used containers waiting to be killed and removed in the background; one more waits for a slot."""
 
 
 class DockerSandbox(BaseSandbox):
@@ -92,7 +95,7 @@ class DockerSandbox(BaseSandbox):
         info: SandboxInfo,
         max_diagnostics_bytes: int,
         memory_mb: int,
-        on_close: Callable[[str], None] | None = None,
+        retire: Callable[[str], Awaitable[None]],
     ) -> None:
         self.info = info
         self._api = api
@@ -101,7 +104,7 @@ class DockerSandbox(BaseSandbox):
         self._close_socket = close_socket
         self._sock.setblocking(False)
         self._memory_mb = memory_mb
-        self._on_close = on_close
+        self._retire = retire
         # Demultiplexer state: an incomplete header, the stream and bytes left of the current chunk.
         self._recv_buffer = bytearray(READ_CHUNK_BYTES)
         self._recv_view = memoryview(self._recv_buffer)
@@ -282,7 +285,13 @@ class DockerSandbox(BaseSandbox):
         return int(code) if isinstance(code, int) else None
 
     async def aclose(self) -> None:
-        """Kill and remove the container (shielded; idempotent)."""
+        """Close the attach socket and hand the container to the backend to kill and remove.
+
+        Shielded and idempotent. Returns before the engine has removed the container (that takes
+        tens of milliseconds and is not the caller's business): the backend removes it in the
+        background, bounded, and waits for it on close. Closing the socket also closes the runner's
+        stdin, so the runner exits at once if it has not already.
+        """
         if self._closed:
             return
         self._closed = True
@@ -292,9 +301,7 @@ class DockerSandbox(BaseSandbox):
             self._wake()
             anyio.notify_closing(self._sock)
             self._close_socket()
-            await _remove(self._api, self._id)
-            if self._on_close is not None:
-                self._on_close(self._id)
+            await self._retire(self._id)
 
 
 def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
@@ -335,16 +342,22 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self._api: EngineApi | None = None
         self._mode: RuntimeMode = "baked"
         self._owned: set[str] = set()
+        """Every container created and not yet removed: pooled, handed out, or waiting for removal."""
         self._sandboxes: dict[str, DockerSandbox] = {}
         """Handed-out or pooled sandboxes not yet closed (their sockets are closed with the backend)."""
         self._lock = anyio.Lock()
         self._tg: TaskGroup | None = None
         self._pool: WarmPool[DockerSandbox] | None = None
+        self._pool_scope = anyio.CancelScope()
+        self._removals = Removals(remove=self._remove_owned, max_pending=MAX_PENDING_REMOVALS)
         self._closed = False
 
     async def __aenter__(self) -> Self:
         await self._ensure_engine()
         await self.reap_orphans()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._removals.start(self._tg)
         if self.settings.pool_size:
             self._pool = WarmPool(
                 size=self.settings.pool_size,
@@ -352,11 +365,14 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 discard=_close_sandbox,
                 is_alive=DockerSandbox.is_alive,
                 refill_delay_s=self.settings.pool_refill_delay_s,
+                room=self._removals.room,
             )
-            self._tg = anyio.create_task_group()
-            await self._tg.__aenter__()
-            self._tg.start_soon(self._pool.run, self._tg)
+            self._tg.start_soon(self._run_pool, self._pool, self._tg)
         return self
+
+    async def _run_pool(self, pool: WarmPool[DockerSandbox], task_group: TaskGroup) -> None:
+        with self._pool_scope:
+            await pool.run(task_group)
 
     @property
     def runtime_mode(self) -> RuntimeMode:
@@ -370,8 +386,17 @@ class DockerSandboxBackend(BaseSandboxBackend):
 
     @property
     def owned_containers(self) -> frozenset[str]:
-        """Ids of every container this backend has created and not yet removed."""
+        """Ids of every container this backend has created and not yet removed (including pending removals)."""
         return frozenset(self._owned)
+
+    @property
+    def pending_removals(self) -> frozenset[str]:
+        """Ids of used containers handed to the background removal and not yet removed."""
+        return self._removals.pending
+
+    async def settle(self) -> None:
+        """Wait until every used container handed over so far has been removed (benchmarks, tests)."""
+        await self._removals.settle()
 
     async def _ensure_engine(self) -> EngineApi:
         async with self._lock:
@@ -510,7 +535,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                     info=SandboxInfo(backend=self.name, id=container_id[:12], start="cold", start_duration_s=0.0),
                     max_diagnostics_bytes=self.settings.max_diagnostics_bytes,
                     memory_mb=self.settings.memory_mb,
-                    on_close=self._forget,
+                    retire=self._retire,
                 )
                 self._sandboxes[container_id] = sandbox
                 with engine_errors("starting a sandbox container"):
@@ -536,31 +561,44 @@ class DockerSandboxBackend(BaseSandboxBackend):
         )
         return sandbox
 
-    def _forget(self, container_id: str) -> None:
-        self._owned.discard(container_id)
+    async def _retire(self, container_id: str) -> None:
+        """A closed sandbox: forget its socket, queue the container for removal (bounded; see `Removals`)."""
         self._sandboxes.pop(container_id, None)
+        await self._removals.retire(container_id)
+
+    async def _remove_owned(self, container_id: str) -> None:
+        if self._api is not None:
+            await _remove(self._api, container_id)
+        self._owned.discard(container_id)
 
     async def _discard(self, container_id: str, sandbox: DockerSandbox | None) -> None:
         with anyio.CancelScope(shield=True):
             if sandbox is not None:
                 await sandbox.aclose()
-            elif self._api is not None:
-                await _remove(self._api, container_id)
-                self._owned.discard(container_id)
+            else:
+                await self._removals.retire(container_id)
 
     async def aclose(self) -> None:
-        """Stop refilling, then kill and remove every container this backend still owns."""
+        """Stop refilling, then kill and remove every container this backend still owns.
+
+        Removals still pending in the background are waited for; sandboxes still handed out are
+        closed and removed too.
+        """
         if self._closed:
             return
         self._closed = True
+        self._pool_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            if self._pool is not None:
+                await self._pool.aclose()
+            await self._removals.drain()
         if self._tg is not None:
-            # Not under the shield below: a task group must be left in the scope it was entered in.
+            # Not under the shield: a task group must be left in the scope it was entered in. Only
+            # finished removals and the cancelled pool remain in it.
             task_group, self._tg = self._tg, None
             task_group.cancel_scope.cancel()
             await task_group.__aexit__(None, None, None)
         with anyio.CancelScope(shield=True):
-            if self._pool is not None:
-                await self._pool.aclose()
             api = self._api
             if api is not None:
                 async with anyio.create_task_group() as tg:

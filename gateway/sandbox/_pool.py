@@ -38,6 +38,7 @@ class WarmPool(Generic[S]):
         is_alive: Callable[[S], bool],
         parallel_starts: int = 2,
         refill_delay_s: float = 0.0,
+        room: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.size = size
         self._start = start
@@ -47,6 +48,8 @@ class WarmPool(Generic[S]):
         self._starting = 0
         self._parallel = max(1, parallel_starts)
         self._refill_delay_s = refill_delay_s
+        self._room = room
+        """Waits until the owner has room for one more sandbox (used ones still being removed count)."""
         self._wake = anyio.Event()
         self._closed = False
         self._discard_later: list[S] = []
@@ -83,6 +86,8 @@ class WarmPool(Generic[S]):
                 await anyio.sleep(self._refill_delay_s)
                 self._wake = anyio.Event()
                 continue
+            if self._room is not None:
+                await self._room()
             batch = min(missing, self._parallel)
             results: list[bool] = []
             async with anyio.create_task_group() as starts:

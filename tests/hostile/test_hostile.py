@@ -66,9 +66,11 @@ async def run_hostile(hostile: Hostile, code: str, **limits: Any) -> ExecutionRe
     )
     with anyio.fail_after(60):
         result = await executor.execute(code, catalog=view.catalog, stubs=view.stubs, namespaces=view.namespaces)
+        await backend.settle()  # the used container is removed in the background
     assert count_owned_containers(backend.owner) == 0, "a container was left behind"
     with anyio.fail_after(60):
         healthy = await gateway.execute(HEALTHY)
+        await backend.settle()
     assert healthy.ok, healthy.error
     assert healthy.stdout.strip().isdigit()
     assert count_owned_containers(backend.owner) == 0
