@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import functools
+import signal
 
 import anyio.to_thread
 
 from gateway.config import GatewaySettings, load_settings
 
-__all__ = ["add_fleet_options", "load_fleet_settings"]
+__all__ = ["STOP_SIGNALS", "add_fleet_options", "load_fleet_settings"]
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that cancel a command (and `serve` also on SIGINT): containers are removed on the way out."""
 
 
 def add_fleet_options(parser: argparse.ArgumentParser) -> None:

@@ -43,6 +43,7 @@ from gateway.sandbox._engine import (
     engine_errors,
     raw_socket,
 )
+from gateway.sandbox._exits import ContainerExit, ExitWatch
 from gateway.sandbox._pool import WarmPool
 from gateway.sandbox._removal import Removals
 from gateway.sandbox._runtime import (
@@ -79,6 +80,8 @@ UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
 _HELLO_MAX_BYTES = 64 * 1024
 MAX_PENDING_REMOVALS = 16
+_REMOVAL_WAIT_S = 10.0
+_REMOVAL_POLL_S = 0.02
 """Used containers waiting to be killed and removed in the background; one more waits for a slot."""
 
 
@@ -96,6 +99,7 @@ class DockerSandbox(BaseSandbox):
         max_diagnostics_bytes: int,
         memory_mb: int,
         retire: Callable[[str], Awaitable[None]],
+        outcome: Callable[[str], ContainerExit | None],
     ) -> None:
         self.info = info
         self._api = api
@@ -105,6 +109,7 @@ class DockerSandbox(BaseSandbox):
         self._sock.setblocking(False)
         self._memory_mb = memory_mb
         self._retire = retire
+        self._outcome = outcome
         # Demultiplexer state: an incomplete header, the stream and bytes left of the current chunk.
         self._recv_buffer = bytearray(READ_CHUNK_BYTES)
         self._recv_view = memoryview(self._recv_buffer)
@@ -271,12 +276,19 @@ class DockerSandbox(BaseSandbox):
         return bool(peeked)
 
     async def exit_status(self) -> int | None:
-        """The container's exit code once it has stopped, else None."""
+        """The container's exit code once it has stopped, else None.
+
+        The engine removes an exited container by itself (AutoRemove), so the backend's event watch
+        is asked first; inspecting covers the moment before its event arrives.
+        """
+        if (outcome := self._outcome(self._id)) is not None:
+            self._oom_killed = self._oom_killed or outcome.oom_killed
+            return outcome.code
         try:
             with engine_errors("inspecting the sandbox"):
                 state = (await anyio.to_thread.run_sync(self._api.inspect_container, self._id)).get("State", {})
         except NotFoundError:
-            return None
+            return None  # removed: its event is on the way (the caller polls)
         if state.get("OOMKilled"):
             self._oom_killed = True
         if state.get("Running") or state.get("Status") in ("created", "restarting"):
@@ -313,7 +325,11 @@ def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
 
 
 async def _remove(api: EngineApi, container_id: str) -> None:
-    """`docker rm -f`: SIGKILL then remove. A container already gone is fine."""
+    """`docker rm -f`: SIGKILL then remove; returns once the container is gone (or could not be removed).
+
+    A container already gone is fine. One the engine is already removing (AutoRemove after it
+    exited) is waited for, so "removed" means the engine no longer lists it.
+    """
     try:
         with engine_errors("removing a sandbox container"):
             await anyio.to_thread.run_sync(partial(api.remove_container, container_id, v=True, force=True))
@@ -322,6 +338,17 @@ async def _remove(api: EngineApi, container_id: str) -> None:
     except SandboxUnavailableError as e:
         if "already in progress" not in str(e):
             logger.warning("could not remove sandbox container %s: %s", container_id[:12], e)
+            return
+        with anyio.move_on_after(_REMOVAL_WAIT_S):
+            while True:
+                try:
+                    with engine_errors("waiting for a sandbox container's removal"):
+                        await anyio.to_thread.run_sync(api.inspect_container, container_id)
+                except NotFoundError:
+                    return
+                except SandboxUnavailableError:
+                    return
+                await anyio.sleep(_REMOVAL_POLL_S)  # the engine has no "removed" event we could wait on here
 
 
 class DockerSandboxBackend(BaseSandboxBackend):
@@ -350,13 +377,22 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self._pool: WarmPool[DockerSandbox] | None = None
         self._pool_scope = anyio.CancelScope()
         self._removals = Removals(remove=self._remove_owned, max_pending=MAX_PENDING_REMOVALS)
+        self._exits: ExitWatch | None = None
         self._closed = False
 
     async def __aenter__(self) -> Self:
-        await self._ensure_engine()
+        api = await self._ensure_engine()
         await self.reap_orphans()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
+        try:
+            self._exits = ExitWatch(api, label=f"{LABEL_OWNER}={self.owner}")
+            await self._tg.start(self._exits.run)
+        except BaseException:
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+            raise
         self._removals.start(self._tg)
         if self.settings.pool_size:
             self._pool = WarmPool(
@@ -490,6 +526,9 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 Ulimit(name="core", soft=0, hard=0),
             ],
             init=s.init,
+            # The engine removes the container once it exits: the runner exits when our end of its
+            # stdio closes, so even a SIGKILLed gateway leaves nothing behind for long.
+            auto_remove=True,
             log_config=LogConfig(type="none"),
             runtime=s.runtime,
         )
@@ -536,6 +575,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                     max_diagnostics_bytes=self.settings.max_diagnostics_bytes,
                     memory_mb=self.settings.memory_mb,
                     retire=self._retire,
+                    outcome=self._outcome,
                 )
                 self._sandboxes[container_id] = sandbox
                 with engine_errors("starting a sandbox container"):
@@ -570,6 +610,11 @@ class DockerSandboxBackend(BaseSandboxBackend):
         if self._api is not None:
             await _remove(self._api, container_id)
         self._owned.discard(container_id)
+        if self._exits is not None:
+            self._exits.forget(container_id)
+
+    def _outcome(self, container_id: str) -> ContainerExit | None:
+        return self._exits.outcome(container_id) if self._exits is not None else None
 
     async def _discard(self, container_id: str, sandbox: DockerSandbox | None) -> None:
         with anyio.CancelScope(shield=True):
