@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import anyio
 
 from bridge.protocol import NamespaceSpec
-from gateway.catalog import Catalog, build_catalog
+from gateway.catalog import Catalog, build_catalog, missing_namespaces
 from gateway.config import GatewaySettings
 from gateway.executor import ExecutionHooks, ExecutionResult, Executor
 from gateway.policy import ApprovalPolicy, ApprovalToolSource, AskFn, FilteredToolSource
@@ -29,7 +29,7 @@ from gateway.telemetry import (
     transports_for,
 )
 from gateway.tools import BaseToolSource
-from gateway.upstream import Fleet, FleetEventHandler, connect_fleet
+from gateway.upstream import Fleet, FleetEventHandler, ServerState, connect_fleet
 
 __all__ = ["FleetView", "Gateway", "open_gateway"]
 
@@ -65,19 +65,26 @@ class Gateway:
         self.backend = backend
         self.policy = ApprovalPolicy.from_settings(settings)
         self._view: FleetView | None = None
+        self._down: tuple[tuple[str, ServerState], ...] = ()
         self._view_lock = anyio.Lock()
 
     async def view(self) -> FleetView:
-        """The catalog, stubs and prompt for the fleet's current version (recomputed on change)."""
+        """The catalog, stubs and prompt for the fleet's current version (recomputed on change).
+
+        Servers that are still starting or failed keep a namespace in the code: calling any of its
+        functions raises `ToolError` saying the server is unavailable (never a `NameError`).
+        """
         async with self._view_lock:
             version = self.fleet.version
-            if self._view is None or self._view.version != version:
+            down = _servers_down(self.fleet)
+            if self._view is None or self._view.version != version or self._down != down:
                 catalog = build_catalog(await self.source.list_tools(), descriptions=self.fleet.descriptions())
+                self._down = down
                 self._view = FleetView(
                     version=version,
                     catalog=catalog,
                     stubs=render_module(catalog),
-                    namespaces=job_namespaces(catalog),
+                    namespaces=job_namespaces(catalog) + _unavailable_namespaces(catalog, down),
                     prompt=render_prompt(
                         catalog,
                         settings=self.settings.stubs,
@@ -109,6 +116,32 @@ class Gateway:
             )
             execution.finish(result)
         return result
+
+
+def _servers_down(fleet: Fleet) -> tuple[tuple[str, ServerState], ...]:
+    """Configured servers that are not up, with their state (sorted by name)."""
+    return tuple((name, status.state) for name, status in fleet.status().items() if status.state in _DOWN)
+
+
+_DOWN: frozenset[ServerState] = frozenset({"starting", "failed"})
+
+
+def _unavailable_namespaces(catalog: Catalog, down: tuple[tuple[str, ServerState], ...]) -> list[NamespaceSpec]:
+    states = dict(down)
+    specs: list[NamespaceSpec] = []
+    for server, python_name in missing_namespaces(catalog, states).items():
+        if states[server] == "starting":
+            reason = f"the MCP server {server!r} is still starting; its tools are not available yet (try again shortly)"
+        else:
+            reason = (
+                f"the MCP server {server!r} is unavailable right now (it failed to connect; the gateway keeps retrying)"
+            )
+        specs.append(
+            NamespaceSpec(
+                name=python_name, doc=f"Tools of the MCP server {server!r} (unavailable).", tools=[], unavailable=reason
+            )
+        )
+    return specs
 
 
 @asynccontextmanager
