@@ -19,6 +19,10 @@ class SandboxSettings(BaseModel):
     image: str = "ptc-sandbox:latest"
     pool_size: int = Field(default=2, ge=0, le=64)
     """Pre-started idle containers kept ready so the common path starts none."""
+    pool_max_size: int = Field(default=8, ge=0, le=64)
+    """The pool grows with demand up to this many: each execution that finds it empty adds one;
+    after `pool_shrink_after_s` without that it steps back towards `pool_size`."""
+    pool_shrink_after_s: float = Field(default=30.0, gt=0)
     pool_refill_delay_s: float = Field(default=0.05, ge=0)
     """After a pooled container is taken, wait this long before starting its replacement, so the
     replacement's start does not compete for CPU with the start of the execution that took it."""

@@ -402,6 +402,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 is_alive=DockerSandbox.is_alive,
                 refill_delay_s=self.settings.pool_refill_delay_s,
                 room=self._removals.room,
+                max_size=self.settings.pool_max_size,
+                shrink_after_s=self.settings.pool_shrink_after_s,
             )
             self._tg.start_soon(self._run_pool, self._pool, self._tg)
         return self
@@ -414,6 +416,11 @@ class DockerSandboxBackend(BaseSandboxBackend):
     def runtime_mode(self) -> RuntimeMode:
         """How the bridge runtime gets into the containers: baked into the image or sent over stdin."""
         return self._mode
+
+    @property
+    def pool_target(self) -> int:
+        """How many ready containers the pool aims for now (grows with demand, see `WarmPool`)."""
+        return self._pool.target if self._pool else 0
 
     @property
     def pool_ready(self) -> int:

@@ -1,4 +1,7 @@
-"""Signals to a real `ptc-gateway` process leave no container: SIGTERM/SIGHUP cancel, SIGKILL is cleaned up by the engine."""
+"""Signals to a real `ptc-gateway` process leave no container.
+
+SIGTERM and SIGHUP cancel (the command cleans up); after SIGKILL the engine removes the containers.
+"""
 
 from __future__ import annotations
 
@@ -65,7 +68,7 @@ async def containers_of(pid: int) -> list[str]:
 
 async def wait_for_containers(process: Process, count: int) -> None:
     with anyio.fail_after(60):
-        while len(await containers_of(process.pid)) < count:
+        while len(await containers_of(process.pid)) < count:  # noqa: ASYNC110 - polling the engine
             assert process.returncode is None, "the gateway exited early"
             await anyio.sleep(0.1)
 
@@ -117,5 +120,5 @@ async def test_the_engine_removes_the_containers_of_a_sigkilled_gateway(
         await wait_exit(process)
     # No gateway is left to clean up: the runners see their stdin close, exit, and the engine removes them.
     with anyio.fail_after(30):
-        while await containers_of(process.pid):
+        while await containers_of(process.pid):  # noqa: ASYNC110 - polling the engine: nothing of ours is left to signal
             await anyio.sleep(0.1)
