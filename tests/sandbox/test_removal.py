@@ -18,7 +18,7 @@ LIMITS = ExecutionLimits()
 
 async def test_the_used_container_is_gone_shortly_after_an_execution_returns() -> None:
     async with DockerSandboxBackend(docker_settings(pool_size=0), LIMITS) as backend:
-        result = await run(backend, "print((await calc.add(a=1, b=2))[\"sum\"])")
+        result = await run(backend, 'print((await calc.add(a=1, b=2))["sum"])')
         assert result.ok and result.stdout == "3\n"
         assert len(backend.owned_containers) == 1  # the used one, still being removed or already gone
         with anyio.fail_after(30):
