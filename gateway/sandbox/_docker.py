@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,10 +29,9 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 from docker.types import LogConfig, Ulimit
 
-from bridge.protocol import HELLO_NONCE, PROTOCOL_VERSION, FrameDecoder, FrameError
 from gateway.config import ExecutionLimits, SandboxSettings
 from gateway.errors import SandboxUnavailableError
-from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo
+from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo, await_hello
 from gateway.sandbox._engine import (
     IMAGE_FIX,
     EngineApi,
@@ -44,6 +42,7 @@ from gateway.sandbox._engine import (
     raw_socket,
 )
 from gateway.sandbox._exits import ContainerExit, ExitWatch
+from gateway.sandbox._owner import LABEL_HOST, LABEL_OWNER, LABEL_PID, current_identity, is_orphan
 from gateway.sandbox._pool import WarmPool
 from gateway.sandbox._removal import Removals
 from gateway.sandbox._runtime import (
@@ -68,21 +67,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LABEL_OWNER = "ptc-gateway.owner"
-"""Every container we create carries it: the id of the backend instance that owns it."""
-LABEL_PID = "ptc-gateway.pid"
-LABEL_HOST = "ptc-gateway.host"
 
 _STDOUT = 1
 _STDERR = 2
 READ_CHUNK_BYTES = 256 * 1024
 UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
-_HELLO_MAX_BYTES = 64 * 1024
 MAX_PENDING_REMOVALS = 16
+"""Used containers waiting to be killed and removed in the background; one more waits for a slot."""
 _REMOVAL_WAIT_S = 10.0
 _REMOVAL_POLL_S = 0.02
-"""Used containers waiting to be killed and removed in the background; one more waits for a slot."""
 
 
 class DockerSandbox(BaseSandbox):
@@ -365,7 +359,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self.settings = settings
         self.limits = limits
         self.owner = uuid.uuid4().hex
-        self._host = socket.gethostname()
+        self._identity = current_identity()
         self._api: EngineApi | None = None
         self._mode: RuntimeMode = "baked"
         self._owned: set[str] = set()
@@ -478,17 +472,18 @@ class DockerSandboxBackend(BaseSandboxBackend):
         return "stdin"
 
     async def reap_orphans(self) -> int:
-        """Remove containers left by gateways on this host that are no longer running. Returns the count."""
+        """Remove containers whose owning gateway is gone (see `gateway.sandbox._owner`). Returns the count."""
         api = await self._ensure_engine()
         with engine_errors("listing sandbox containers"):
-            found = await anyio.to_thread.run_sync(
-                partial(api.containers, all=True, filters={"label": [LABEL_OWNER, f"{LABEL_HOST}={self._host}"]})
-            )
+            found = await anyio.to_thread.run_sync(partial(api.containers, all=True, filters={"label": [LABEL_OWNER]}))
         orphans: list[str] = []
         for container in found:
             labels = cast(dict[str, str], container.get("Labels") or {})
-            pid = labels.get(LABEL_PID, "")
-            if labels.get(LABEL_OWNER) != self.owner and pid.isdigit() and not _pid_alive(int(pid)):
+            if labels.get(LABEL_OWNER) == self.owner:
+                continue
+            if await anyio.to_thread.run_sync(
+                partial(is_orphan, labels, container.get("Created"), self._identity, partial(_inspect_or_none, api))
+            ):
                 orphans.append(str(container["Id"]))
         if orphans:
             logger.info("reaping %d orphaned sandbox container(s)", len(orphans))
@@ -550,9 +545,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
             "network_disabled": s.network_mode == "none",
             "labels": {
                 **s.labels,
-                LABEL_OWNER: self.owner,
-                LABEL_PID: str(os.getpid()),
-                LABEL_HOST: self._host,
+                **self._identity.labels(self.owner),
             },
             "host_config": host_config,
         }
@@ -592,7 +585,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                         await sandbox.send(injection_payload())
                     except anyio.BrokenResourceError:
                         raise SandboxUnavailableError(await _describe_early_exit(sandbox)) from None
-                await _wait_hello(sandbox)
+                await await_hello(sandbox, describe_exit=partial(_describe_early_exit, sandbox), protocol_fix=IMAGE_FIX)
         except TimeoutError:
             diagnostics = await sandbox.diagnostics() if sandbox else ""
             await self._discard(container_id, sandbox)
@@ -667,29 +660,6 @@ async def _close_sandbox(sandbox: DockerSandbox) -> None:
     await sandbox.aclose()
 
 
-async def _wait_hello(sandbox: DockerSandbox) -> None:
-    decoder = FrameDecoder(max_frame_bytes=_HELLO_MAX_BYTES, nonce=HELLO_NONCE)
-    while True:
-        try:
-            data = await sandbox.receive()
-        except anyio.EndOfStream:
-            raise SandboxUnavailableError(await _describe_early_exit(sandbox)) from None
-        try:
-            frames = decoder.feed(data)
-        except FrameError as e:
-            raise SandboxUnavailableError(f"the sandbox runner did not start properly: {e}") from None
-        if not frames:
-            continue
-        _, message = frames[0]
-        if len(frames) > 1 or decoder.buffered or message.get("type") != "hello":
-            raise SandboxUnavailableError(f"the sandbox runner sent {message.get('type')!r} instead of one hello")
-        if message.get("protocol") != PROTOCOL_VERSION:
-            raise SandboxUnavailableError(
-                f"the sandbox runner speaks protocol {message.get('protocol')!r}, not {PROTOCOL_VERSION}; {IMAGE_FIX}"
-            )
-        return
-
-
 async def _describe_early_exit(sandbox: DockerSandbox) -> str:
     code: int | None = None
     with anyio.move_on_after(5):
@@ -704,11 +674,9 @@ async def _describe_early_exit(sandbox: DockerSandbox) -> str:
     return f"the sandbox runner exited before it was ready ({reason})" + (f": {diagnostics}" if diagnostics else "")
 
 
-def _pid_alive(pid: int) -> bool:
+def _inspect_or_none(api: EngineApi, container_id: str) -> dict[str, Any] | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with engine_errors(f"inspecting container {container_id[:12]}"):
+            return api.inspect_container(container_id)
+    except NotFoundError:
+        return None
