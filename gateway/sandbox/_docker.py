@@ -74,6 +74,8 @@ READ_CHUNK_BYTES = 256 * 1024
 UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
 MAX_PENDING_REMOVALS = 16
+AUTO_REMOVE_GRACE_S = 0.5
+"""How long a used container may take to exit and be removed by the engine before we kill it."""
 """Used containers waiting to be killed and removed in the background; one more waits for a slot."""
 _REMOVAL_WAIT_S = 10.0
 _REMOVAL_POLL_S = 0.02
@@ -607,11 +609,20 @@ class DockerSandboxBackend(BaseSandboxBackend):
         await self._removals.retire(container_id)
 
     async def _remove_owned(self, container_id: str) -> None:
-        if self._api is not None:
+        """Make sure a used container is gone, with an engine call only when needed.
+
+        The engine removes it once the runner exits (AutoRemove), which the runner does as soon as
+        its stdio closes; a container still there after `AUTO_REMOVE_GRACE_S` is killed and removed.
+        """
+        exits = self._exits
+        if exits is not None:
+            with anyio.move_on_after(AUTO_REMOVE_GRACE_S):
+                await exits.wait_destroyed(container_id)
+        if (exits is None or not exits.destroyed(container_id)) and self._api is not None:
             await _remove(self._api, container_id)
         self._owned.discard(container_id)
-        if self._exits is not None:
-            self._exits.forget(container_id)
+        if exits is not None:
+            exits.forget(container_id)
 
     def _outcome(self, container_id: str) -> ContainerExit | None:
         return self._exits.outcome(container_id) if self._exits is not None else None

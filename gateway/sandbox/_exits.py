@@ -5,7 +5,9 @@ gateway died and the runner saw its stdin close) the engine removes it by itself
 SIGKILLed gateway leaves nothing behind for long. The price is that a removed container can no
 longer be inspected for its exit code or whether the OOM killer ended it. This watcher follows
 the engine's `die` and `oom` events for our owner label (one stream, one worker thread, for the
-backend's life) and remembers the outcome of each container until the backend forgets it.
+backend's life) and remembers the outcome of each container until the backend forgets it. It
+also reports `destroy` events, so the backend need not call the engine to remove a container the
+engine has already removed by itself.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class ExitWatch:
         self._label = label
         self._exits: OrderedDict[str, ContainerExit] = OrderedDict()
         self._oom: set[str] = set()
+        self._destroyed: OrderedDict[str, None] = OrderedDict()
+        self._waiters: dict[str, anyio.Event] = {}
 
     def outcome(self, container_id: str) -> ContainerExit | None:
         """The container's exit, once the engine reported it."""
@@ -55,10 +59,22 @@ class ExitWatch:
         """Drop what is known about a removed container."""
         self._exits.pop(container_id, None)
         self._oom.discard(container_id)
+        self._destroyed.pop(container_id, None)
+        self._waiters.pop(container_id, None)
+
+    def destroyed(self, container_id: str) -> bool:
+        """Whether the engine has reported the container removed (AutoRemove after it exited)."""
+        return container_id in self._destroyed
+
+    async def wait_destroyed(self, container_id: str) -> None:
+        """Wait until the engine reports the container removed (bound it with a cancel scope)."""
+        if container_id in self._destroyed:
+            return
+        await self._waiters.setdefault(container_id, anyio.Event()).wait()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Subscribe (then report started: no exit after that is missed), and record events until cancelled."""
-        filters = {"type": ["container"], "event": ["die", "oom"], "label": [self._label]}
+        filters = {"type": ["container"], "event": ["die", "oom", "destroy"], "label": [self._label]}
         with engine_errors("following sandbox container events"):
             stream = await anyio.to_thread.run_sync(partial(self._api.events, decode=True, filters=filters))
         task_status.started()
@@ -79,8 +95,17 @@ class ExitWatch:
         container_id = str(actor.get("ID") or event.get("id") or "")
         if not container_id:
             return
-        if event.get("Action") == "oom":
+        action = event.get("Action")
+        if action == "oom":
             self._oom.add(container_id)
+            return
+        if action == "destroy":
+            self._destroyed[container_id] = None
+            while len(self._destroyed) > MAX_REMEMBERED:
+                self._destroyed.popitem(last=False)
+            waiter = self._waiters.pop(container_id, None)
+            if waiter is not None:
+                waiter.set()
             return
         attributes = cast(dict[str, Any], actor.get("Attributes") or {})
         raw = str(attributes.get("exitCode", ""))

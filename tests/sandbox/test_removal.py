@@ -94,3 +94,15 @@ async def test_a_failed_removal_does_not_stop_the_others() -> None:
         with anyio.fail_after(5):
             await removals.drain()
     assert removed == ["good"]
+
+
+async def test_a_container_that_does_not_exit_by_itself_is_killed() -> None:
+    # `sum` over a huge range never lets the runner's hang-up watchdog thread run (it holds the GIL),
+    # so the runner cannot exit when its stdin closes: the backend must kill the container itself.
+    limits = ExecutionLimits(execution_timeout_s=1.0)
+    async with DockerSandboxBackend(docker_settings(pool_size=0), limits) as backend:
+        result = await run(backend, "sum(range(10**13))", limits=limits)
+        assert result.error is not None and result.error.kind == "timeout"
+        with anyio.fail_after(30):
+            await backend.settle()
+        assert count_owned_containers(backend.owner) == 0
