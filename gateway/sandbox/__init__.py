@@ -40,7 +40,7 @@ from gateway.sandbox._owner import (
 )
 
 if TYPE_CHECKING:
-    from gateway.sandbox._docker import DockerSandbox, DockerSandboxBackend
+    from gateway.sandbox._docker import LABEL_UID, DockerSandbox, DockerSandboxBackend
 
 __all__ = [
     "DEFAULT_BASE_IMAGE",
@@ -53,6 +53,7 @@ __all__ = [
     "LABEL_OWNER",
     "LABEL_PID",
     "LABEL_PIDNS",
+    "LABEL_UID",
     "BaseSandbox",
     "BaseSandboxBackend",
     "DockerSandbox",
@@ -74,7 +75,7 @@ __all__ = [
     "recipe_dir",
 ]
 
-_DOCKER_NAMES = frozenset({"DockerSandbox", "DockerSandboxBackend"})
+_DOCKER_NAMES = frozenset({"LABEL_UID", "DockerSandbox", "DockerSandboxBackend"})
 
 
 def __getattr__(name: str) -> Any:

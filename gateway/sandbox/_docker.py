@@ -42,7 +42,7 @@ from gateway.sandbox._engine import (
     raw_socket,
 )
 from gateway.sandbox._exits import ContainerExit, ExitWatch
-from gateway.sandbox._owner import LABEL_HOST, LABEL_OWNER, LABEL_PID, current_identity, is_orphan
+from gateway.sandbox._owner import LABEL_OWNER, current_identity, is_orphan
 from gateway.sandbox._pool import WarmPool
 from gateway.sandbox._removal import Removals
 from gateway.sandbox._runtime import (
@@ -54,11 +54,11 @@ from gateway.sandbox._runtime import (
     injection_payload,
     runner_command,
 )
+from gateway.sandbox._seccomp import seccomp_security_opt
+from gateway.sandbox._uids import UidPool
 
 __all__ = [
-    "LABEL_HOST",
-    "LABEL_OWNER",
-    "LABEL_PID",
+    "LABEL_UID",
     "READ_CHUNK_BYTES",
     "UNREAD_PAUSE_BYTES",
     "DockerSandbox",
@@ -67,6 +67,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+LABEL_UID = "ptc-gateway.uid"
+"""The uid a sandbox runs as (when `[sandbox] uid_range` gives each its own)."""
 
 _STDOUT = 1
 _STDERR = 2
@@ -74,11 +76,13 @@ READ_CHUNK_BYTES = 256 * 1024
 UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
 MAX_PENDING_REMOVALS = 16
+"""Used containers waiting to be killed and removed in the background; one more waits for a slot."""
 AUTO_REMOVE_GRACE_S = 0.5
 """How long a used container may take to exit and be removed by the engine before we kill it."""
-"""Used containers waiting to be killed and removed in the background; one more waits for a slot."""
 _REMOVAL_WAIT_S = 10.0
 _REMOVAL_POLL_S = 0.02
+_UID_ATTEMPTS = 8
+"""Random picks from `uid_range` tried before giving up because other gateways hold them."""
 
 
 class DockerSandbox(BaseSandbox):
@@ -271,6 +275,16 @@ class DockerSandbox(BaseSandbox):
             return False
         return bool(peeked)
 
+    async def freeze(self) -> None:
+        """Pause every process of the container (cgroup freezer): no CPU, no progress, until `thaw`."""
+        with engine_errors("pausing the sandbox"):
+            await anyio.to_thread.run_sync(self._api.pause, self._id)
+
+    async def thaw(self) -> None:
+        """Let a frozen container run again."""
+        with engine_errors("unpausing the sandbox"):
+            await anyio.to_thread.run_sync(self._api.unpause, self._id)
+
     async def exit_status(self) -> int | None:
         """The container's exit code once it has stopped, else None.
 
@@ -375,6 +389,10 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self._removals = Removals(remove=self._remove_owned, max_pending=MAX_PENDING_REMOVALS)
         self._exits: ExitWatch | None = None
         self._closed = False
+        self._uids = UidPool(*settings.uid_range) if settings.uid_range is not None else None
+        self._uid_of: dict[str, int] = {}
+        """The uid of each container created with one of `_uids` (released when it is removed)."""
+        self._security_opt: list[str] = []
 
     async def __aenter__(self) -> Self:
         api = await self._ensure_engine()
@@ -444,6 +462,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
             if self._api is None:
                 api = await anyio.to_thread.run_sync(partial(connect_engine, self.settings.docker_host))
                 try:
+                    # Reads the seccomp profile (a file): in a worker thread, once.
+                    self._security_opt = await anyio.to_thread.run_sync(seccomp_security_opt, self.settings)
                     self._mode = await self._resolve_mode(api)
                 except BaseException:
                     await anyio.to_thread.run_sync(api.close)
@@ -505,7 +525,12 @@ class DockerSandboxBackend(BaseSandboxBackend):
             return sandbox
         return await self._start_container("cold")
 
-    def _container_config(self) -> dict[str, Any]:
+    @property
+    def live_uids(self) -> frozenset[int]:
+        """The uids of this backend's containers not yet removed (empty without `uid_range`)."""
+        return frozenset(self._uid_of.values())
+
+    def _container_config(self, uid: int | None) -> dict[str, Any]:
         s = self.settings
         api = self._api
         assert api is not None
@@ -519,7 +544,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
             },
             cap_drop=s.cap_drop,
             cap_add=s.cap_add or None,
-            security_opt=s.security_opt,
+            security_opt=self._security_opt,
+            sysctls=s.sysctls or None,
             pids_limit=s.pids_limit,
             mem_limit=s.memory_mb * mb,
             memswap_limit=s.memory_mb * mb,
@@ -541,13 +567,14 @@ class DockerSandboxBackend(BaseSandboxBackend):
             "command": runner_command(self._mode, python=s.python),
             "stdin_open": True,
             "tty": False,
-            "user": s.user,
+            "user": f"{uid}:{uid}" if uid is not None else s.user,
             "working_dir": s.workdir,
             "environment": {},
             "network_disabled": s.network_mode == "none",
             "labels": {
                 **s.labels,
                 **self._identity.labels(self.owner),
+                **({LABEL_UID: str(uid)} if uid is not None else {}),
             },
             "host_config": host_config,
         }
@@ -555,11 +582,19 @@ class DockerSandboxBackend(BaseSandboxBackend):
     async def _start_container(self, kind: str) -> DockerSandbox:
         api = await self._ensure_engine()
         began = anyio.current_time()
-        config = self._container_config()
-        with engine_errors("creating a sandbox container"):
-            created = await anyio.to_thread.run_sync(partial(api.create_container, **config))
+        uid = await self._allocate_uid(api)
+        config = self._container_config(uid)
+        try:
+            with engine_errors("creating a sandbox container"):
+                created = await anyio.to_thread.run_sync(partial(api.create_container, **config))
+        except BaseException:
+            if uid is not None and self._uids is not None:
+                self._uids.release(uid)
+            raise
         container_id = str(created["Id"])
         self._owned.add(container_id)
+        if uid is not None:
+            self._uid_of[container_id] = uid
         sandbox: DockerSandbox | None = None
         try:
             with anyio.fail_after(self.settings.start_timeout_s):
@@ -620,12 +655,43 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 await exits.wait_destroyed(container_id)
         if (exits is None or not exits.destroyed(container_id)) and self._api is not None:
             await _remove(self._api, container_id)
-        self._owned.discard(container_id)
+        self._forget(container_id)
         if exits is not None:
             exits.forget(container_id)
 
     def _outcome(self, container_id: str) -> ContainerExit | None:
         return self._exits.outcome(container_id) if self._exits is not None else None
+
+    async def _allocate_uid(self, api: EngineApi) -> int | None:
+        """A uid from `uid_range` no live sandbox has: not ours (the pool), nor another gateway's (the engine)."""
+        uids = self._uids
+        if uids is None:
+            return None
+        for _ in range(_UID_ATTEMPTS):
+            uid = uids.allocate()
+            try:
+                with engine_errors("listing sandbox containers"):
+                    taken = await anyio.to_thread.run_sync(
+                        partial(api.containers, all=True, filters={"label": f"{LABEL_UID}={uid}"})
+                    )
+            except BaseException:
+                uids.release(uid)
+                raise
+            if not taken:
+                return uid
+            uids.release(uid)  # another gateway on this engine runs a sandbox as this uid
+        raise SandboxUnavailableError(
+            f"no free uid found in [sandbox] uid_range after {_UID_ATTEMPTS} tries: other gateways on this "
+            "engine use it; give each gateway its own range"
+        )
+
+    def _forget(self, container_id: str) -> None:
+        """The container is removed: forget it and free its uid."""
+        self._owned.discard(container_id)
+        self._sandboxes.pop(container_id, None)
+        uid = self._uid_of.pop(container_id, None)
+        if uid is not None and self._uids is not None:
+            self._uids.release(uid)
 
     async def _discard(self, container_id: str, sandbox: DockerSandbox | None) -> None:
         with anyio.CancelScope(shield=True):
@@ -664,6 +730,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                         tg.start_soon(_remove, api, container_id)
                 self._owned.clear()
                 self._sandboxes.clear()
+                self._uid_of.clear()
                 await anyio.to_thread.run_sync(api.close)
 
 

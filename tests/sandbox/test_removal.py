@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from gateway.config import ExecutionLimits
-from gateway.sandbox._docker import DockerSandboxBackend
+from gateway.sandbox import DockerSandboxBackend
 from gateway.sandbox._removal import Removals
 from tests.executor._fleet import run
 from tests.sandbox._docker import count_owned_containers, docker_settings

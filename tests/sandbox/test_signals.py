@@ -16,7 +16,7 @@ import anyio.to_thread
 import pytest
 from anyio.abc import Process
 
-from gateway.sandbox._docker import LABEL_HOST, LABEL_PID
+from gateway.sandbox import LABEL_HOST, LABEL_PID
 from gateway.sandbox._engine import connect_engine
 from tests.sandbox._docker import TEST_IMAGE, docker_settings
 
