@@ -77,6 +77,8 @@ UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
 MAX_PENDING_REMOVALS = 16
 """Used containers waiting to be killed and removed in the background; one more waits for a slot."""
+MAX_PARALLEL_REMOVAL_CALLS = 4
+"""Engine calls to kill and remove containers that did not go away by themselves, at once."""
 AUTO_REMOVE_GRACE_S = 0.5
 """How long a used container may take to exit and be removed by the engine before we kill it."""
 _REMOVAL_WAIT_S = 10.0
@@ -387,6 +389,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self._pool: WarmPool[DockerSandbox] | None = None
         self._pool_scope = anyio.CancelScope()
         self._removals = Removals(remove=self._remove_owned, max_pending=MAX_PENDING_REMOVALS)
+        self._removal_calls = anyio.CapacityLimiter(MAX_PARALLEL_REMOVAL_CALLS)
         self._exits: ExitWatch | None = None
         self._closed = False
         self._uids = UidPool(*settings.uid_range) if settings.uid_range is not None else None
@@ -654,7 +657,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
             with anyio.move_on_after(AUTO_REMOVE_GRACE_S):
                 await exits.wait_destroyed(container_id)
         if (exits is None or not exits.destroyed(container_id)) and self._api is not None:
-            await _remove(self._api, container_id)
+            async with self._removal_calls:  # waiting for the engine's own removal took no slot
+                await _remove(self._api, container_id)
         self._forget(container_id)
         if exits is not None:
             exits.forget(container_id)

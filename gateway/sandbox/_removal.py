@@ -4,10 +4,10 @@ An execution's result should not wait for the engine to kill and remove its cont
 50-75 ms of engine work on a small host). The backend hands the id of a used container to a
 `Removals` and returns at once; the removal runs as a task in the backend's task group.
 
-Bounded twice: at most `max_pending` removals exist at a time (a caller retiring one more waits
-for a slot, so under load killed containers pile up neither as tasks in memory nor as
-containers on the engine), and at most `max_parallel` engine calls run at once. Closing waits for
-every pending removal (shielded), so a gateway that shuts down with removals pending leaves none.
+Bounded: at most `max_pending` removals exist at a time (a caller retiring one more waits for a
+slot, so under load used containers pile up neither as tasks in memory nor as containers on the
+engine); the owner's `remove` bounds its own engine calls. Closing waits for every pending
+removal (shielded), so a gateway that shuts down with removals pending leaves none.
 """
 
 from __future__ import annotations
@@ -31,11 +31,9 @@ class Removals:
         *,
         remove: Callable[[str], Awaitable[None]],
         max_pending: int = 8,
-        max_parallel: int = 4,
     ) -> None:
         self._remove = remove
         self._slots = anyio.Semaphore(max_pending)
-        self._parallel = anyio.CapacityLimiter(max_parallel)
         self._pending: set[str] = set()
         self._idle = anyio.Event()
         self._idle.set()
@@ -82,11 +80,10 @@ class Removals:
 
     async def _run(self, sandbox_id: str) -> None:
         with anyio.CancelScope(shield=True):
-            async with self._parallel:
-                try:
-                    await self._remove(sandbox_id)
-                except Exception:  # a background task's boundary: one failed removal must not end the backend
-                    logger.exception("removing sandbox %s failed", sandbox_id[:12])
+            try:
+                await self._remove(sandbox_id)
+            except Exception:  # a background task's boundary: one failed removal must not end the backend
+                logger.exception("removing sandbox %s failed", sandbox_id[:12])
 
     async def settle(self) -> None:
         """Wait until no removal is pending (more may be handed over afterwards)."""

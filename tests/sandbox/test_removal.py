@@ -54,7 +54,7 @@ async def test_removals_are_bounded_and_waited_for() -> None:
         await gate.wait()
         removed.append(sandbox_id)
 
-    removals = Removals(remove=remove, max_pending=2, max_parallel=2)
+    removals = Removals(remove=remove, max_pending=2)
     async with anyio.create_task_group() as tg:
         removals.start(tg)
         await removals.retire("a")
