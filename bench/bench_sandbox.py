@@ -139,8 +139,8 @@ ECHO_RUNNER = (
 class EchoBackend(DockerSandboxBackend):
     """The same hardened container, running a byte echo instead of the runner: the transport alone."""
 
-    def _container_config(self) -> dict[str, Any]:
-        return {**super()._container_config(), "command": ["python3", "-I", "-c", ECHO_RUNNER]}
+    def _container_config(self, uid: int | None) -> dict[str, Any]:
+        return {**super()._container_config(uid), "command": ["python3", "-I", "-c", ECHO_RUNNER]}
 
 
 async def bench_transport(image: str, n: int) -> dict[str, float]:
