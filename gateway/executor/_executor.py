@@ -57,6 +57,8 @@ EXIT_STATUS_WAIT_S = 1.0
 _EXIT_STATUS_POLL_S = 0.02
 _DIAGNOSTICS_CHARS = 2000
 _OOM_STATUSES = frozenset({137, -9})
+ERROR_TYPE_BYTES = 256
+"""Longest exception type name kept from a `done` frame (the frame model already refuses longer ones)."""
 STUB_ERROR_TYPE = "StubError"
 """`done.error.type` when the runner could not load the stubs (sent before `started`)."""
 
@@ -357,7 +359,7 @@ def _result(run: Run, limits: ExecutionLimits) -> ExecutionResult:
     return ExecutionResult(
         stdout=stdout,
         stderr=stderr,
-        error=_failure(run),
+        error=_failure(run, limits),
         tool_calls=run.completed,
         duration_s=run.elapsed(),
         stdout_truncated=stdout_truncated,
@@ -366,12 +368,21 @@ def _result(run: Run, limits: ExecutionLimits) -> ExecutionResult:
     )
 
 
-def _clean(text: str) -> str:
-    """Text from the sandbox, safe to encode anywhere (no lone surrogates)."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+def _clean(text: str, limit_bytes: int) -> str:
+    """Text from the sandbox, safe to encode anywhere (no lone surrogates) and at most `limit_bytes` long.
+
+    The `done` frame's error text is the runner's word: a hostile runner can forge one carrying megabytes
+    of "traceback". Clipped here, where it enters, it stays bounded on every way out (CLI, MCP result,
+    orchestrator, spans).
+    """
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit_bytes:
+        return data.decode("utf-8")
+    kept = data[:limit_bytes].decode("utf-8", "ignore")
+    return f"{kept}\n[... {len(data) - len(kept.encode('utf-8'))} more bytes dropped (max_output_bytes={limit_bytes})]"
 
 
-def _failure(run: Run) -> ExecutionFailure | None:
+def _failure(run: Run, limits: ExecutionLimits) -> ExecutionFailure | None:
     if run.fault is not None:
         kind, exc = run.fault
         return ExecutionFailure(kind=kind, type=type(exc).__name__, message=str(exc), exception=exc)
@@ -383,9 +394,9 @@ def _failure(run: Run) -> ExecutionFailure | None:
         return None
     error = done.error or ErrorInfoFrame(type="Exception", message="the code failed without details")
     error = ErrorInfoFrame(
-        type=_clean(error.type),
-        message=_clean(error.message),
-        traceback=_clean(error.traceback) if error.traceback is not None else None,
+        type=_clean(error.type, ERROR_TYPE_BYTES),
+        message=_clean(error.message, limits.max_output_bytes),
+        traceback=_clean(error.traceback, limits.max_output_bytes) if error.traceback is not None else None,
         lineno=error.lineno,
     )
     if not run.started and error.type == STUB_ERROR_TYPE:
