@@ -72,7 +72,9 @@ class ExecutionLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     execution_timeout_s: float = Field(default=30.0, gt=0)
-    tool_call_timeout_s: float = Field(default=30.0, gt=0)
+    tool_call_timeout_s: float | None = Field(default=None, gt=0)
+    """Optional cap on every tool call made from the code. Unset: each server's own `timeout` applies.
+    Either way a call still running shortly before `execution_timeout_s` fails with `ToolError`."""
     max_tool_calls: int = Field(default=1000, ge=0)
     max_concurrent_calls: int = Field(default=100, ge=1)
     """Tool calls in flight at once; more wait their turn. 100 lets a typical `asyncio.gather` fan out in one wave."""

@@ -59,6 +59,10 @@ _DIAGNOSTICS_CHARS = 2000
 _OOM_STATUSES = frozenset({137, -9})
 ERROR_TYPE_BYTES = 256
 """Longest exception type name kept from a `done` frame (the frame model already refuses longer ones)."""
+CALL_RESERVE_FRACTION = 0.1
+CALL_RESERVE_MIN_S = 0.5
+CALL_RESERVE_MAX_S = 5.0
+"""A tool call still running this close to the execution's deadline fails with `ToolError` (see `call_reserve_s`)."""
 STUB_ERROR_TYPE = "StubError"
 """`done.error.type` when the runner could not load the stubs (sent before `started`)."""
 
@@ -230,24 +234,44 @@ class Executor:
     async def _invoke(self, run: Run, tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> ToolResult | str:
         """The tool's result, or the message of the `ToolError` the code will see.
 
-        `tool_call_timeout_s` bounds the call, but not the time a wrapper spends waiting on a human
-        (an approval question, `CallOptions.suspend`): that stops this call's clock and the execution's.
+        The tool source applies its own per-call timeout (the fleet: the server's `timeout`).
+        `tool_call_timeout_s`, when set, caps every call on top of it; and every call ends
+        `call_reserve_s` before the execution's deadline, so a hanging tool becomes a `ToolError`
+        the code can catch while it still has time to use the results it has. Neither clock counts
+        the time a wrapper spends waiting on a human (an approval question, `CallOptions.suspend`).
         """
         label = tool.id
-        timeout_s = self.limits.tool_call_timeout_s
+        cap_s = self.limits.tool_call_timeout_s
+        reserve_s = call_reserve_s(self.limits.execution_timeout_s)
+        assert run.deadline is not None  # calls arrive only after the job was sent
+        clamped = False
         try:
-            with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as scope:
+            with anyio.CancelScope(deadline=anyio.current_time() + (cap_s or math.inf)) as scope:
                 call = Deadline(scope)
-                options: CallOptions = {"timeout_s": timeout_s, "suspend": lambda: run.suspended(call)}
-                return await self.source.call_tool(tool.ref, arguments, options=options)
-        except TimeoutError:  # the source's own timeout (the fleet applies timeout_s per call)
-            pass
+                with run.deadline.follow(reserve_s) as clamp:
+                    options: CallOptions = {"suspend": lambda: run.suspended(call)}
+                    return await self.source.call_tool(tool.ref, arguments, options=options)
+                clamped = clamp.cancelled_caught
+        except TimeoutError:  # the source's own timeout, raised as TimeoutError rather than UpstreamError
+            return f"{label}: no answer in time (the tool source's timeout)"
         except UpstreamError as e:
             return f"{label}: {e}"
         except Exception as e:  # a broken tool source must fail one call, not the gateway
             logger.exception("tool source failed calling %s", tool.ref)
             return f"{label}: internal gateway error ({type(e).__name__})"
-        return f"{label}: no answer within {timeout_s:g} s (tool_call_timeout_s)"
+        if clamped or cap_s is None:
+            return (
+                f"{label}: no answer before the execution's deadline (execution_timeout_s="
+                f"{self.limits.execution_timeout_s:g} s; calls end {reserve_s:g} s before it so the code can use "
+                "what it has)"
+            )
+        return f"{label}: no answer within {cap_s:g} s (tool_call_timeout_s)"
+
+
+def call_reserve_s(execution_timeout_s: float) -> float:
+    """How long before the execution's deadline every tool call is ended: 10 %, within 0.5–5 s, at most half."""
+    reserve_s = min(max(CALL_RESERVE_FRACTION * execution_timeout_s, CALL_RESERVE_MIN_S), CALL_RESERVE_MAX_S)
+    return min(reserve_s, execution_timeout_s / 2)
 
 
 @dataclass(frozen=True, slots=True)
