@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from typing import Any
+
 import anyio
 import pytest
 
@@ -111,3 +114,49 @@ async def test_session_expiry_is_recovered() -> None:
         app.expire_sessions()
         assert await echo(fleet, "web", "after expiry") == "after expiry"
         assert len(app.issued) == 2
+
+
+HUGE_MB = 20
+LIMIT_BYTES = 1024 * 1024
+
+
+async def test_a_huge_stdio_result_fails_that_call_unread_and_the_server_keeps_serving() -> None:
+    config = faulty_stdio().model_copy(update={"max_message_bytes": LIMIT_BYTES})
+    async with connect_fleet({"faulty": config}) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        pid = number(await fleet.call_tool(ToolRef(server="faulty", name="pid"), {}))
+        tracemalloc.start()
+        try:
+            with anyio.fail_after(60):
+                result = await fleet.call_tool(ToolRef(server="faulty", name="huge"), {"megabytes": HUGE_MB})
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert result.is_error
+        (block,) = result.content
+        assert isinstance(block, TextContent)
+        assert f"over its limit of {LIMIT_BYTES} bytes (max_message_bytes)" in block.text
+        assert peak < 4 * LIMIT_BYTES  # never held whole (the SDK's reader held all 20 MB, several times)
+        # In sync: the same process answers the next calls.
+        assert number(await fleet.call_tool(ToolRef(server="faulty", name="pid"), {})) == pid
+        assert await echo(fleet, "faulty", "after the flood") == "after the flood"
+
+
+@pytest.mark.parametrize("handshake_era", [False, True], ids=["json-body", "sse-event"])
+async def test_a_huge_http_result_fails_that_call_and_the_server_keeps_serving(handshake_era: bool) -> None:
+    # A 2026-07-28 server answers a call with a JSON body; a 2025-era session answers on an SSE stream.
+    app: Any = build_server().streamable_http_app()
+    if handshake_era:
+        app = HandshakeEra(app)
+    config = RemoteServerConfig(url="", timeout=60, max_message_bytes=LIMIT_BYTES)
+    async with serve_http(app) as url, connect_fleet({"web": config.model_copy(update={"url": url})}) as fleet:
+        await fleet.wait_ready(timeout_s=30)
+        assert fleet.status()["web"].state == "ready", fleet.status()["web"].error
+        with anyio.fail_after(60):
+            result = await fleet.call_tool(ToolRef(server="web", name="huge"), {"megabytes": 5})
+        assert result.is_error
+        (block,) = result.content
+        assert isinstance(block, TextContent)
+        assert f"limit of {LIMIT_BYTES} bytes (max_message_bytes)" in block.text
+        assert await echo(fleet, "web", "after the flood") == "after the flood"
+        assert fleet.status()["web"].state == "ready"
