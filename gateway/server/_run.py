@@ -14,6 +14,7 @@ from gateway.config import GatewaySettings
 from gateway.sandbox import BaseSandboxBackend
 from gateway.server._clients import Clients
 from gateway.server._server import GatewayServer
+from gateway.server._unparsable import AnsweringReadStream
 
 __all__ = ["open_server", "serve_stdio"]
 
@@ -43,7 +44,9 @@ async def open_server(
 async def serve_stdio(server: GatewayServer) -> None:
     """Serve one client over this process's stdin/stdout until it disconnects.
 
-    While serving, the SDK points fd 1 at stderr, so nothing but protocol reaches stdout.
+    While serving, the SDK points fd 1 at stderr, so nothing but protocol reaches stdout. A line that
+    fails to parse is answered with the JSON-RPC error (`AnsweringReadStream`), not left unanswered.
     """
     async with stdio_server() as (read_stream, write_stream):
-        await server.server.run(read_stream, write_stream, server.server.create_initialization_options())
+        answering = AnsweringReadStream(read_stream, write_stream)
+        await server.server.run(answering, write_stream, server.server.create_initialization_options())
