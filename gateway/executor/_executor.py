@@ -175,7 +175,7 @@ class Executor:
             case CallFrame():
                 tool = catalog.tool(frame.tool)
                 if tool is None:
-                    _violation(run, f"call to unknown tool {frame.tool[:200]!r}")
+                    _violation(run, f"call to unknown tool {ascii(frame.tool[:200])}")  # escaped: no look-alikes
                     return False
                 if frame.id in run.in_flight:
                     _violation(run, f"call id {frame.id} is already in flight")
@@ -241,6 +241,9 @@ class Executor:
         the time a wrapper spends waiting on a human (an approval question, `CallOptions.suspend`).
         """
         label = tool.id
+        refused = _refused_arguments(tool, arguments)
+        if refused is not None:
+            return f"{label}: {refused}"
         cap_s = self.limits.tool_call_timeout_s
         reserve_s = call_reserve_s(self.limits.execution_timeout_s)
         assert run.deadline is not None  # calls arrive only after the job was sent
@@ -266,6 +269,25 @@ class Executor:
                 "what it has)"
             )
         return f"{label}: no answer within {cap_s:g} s (tool_call_timeout_s)"
+
+
+def _refused_arguments(tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> str | None:
+    """Why `arguments` are refused, when the tool's input schema forbids ones it does not list.
+
+    The stub's signature already refuses them in the sandbox, but the code can write `call` frames
+    itself; the upstream may ignore extra arguments silently, or act on them.
+    """
+    schema = tool.spec.input_schema
+    if schema.get("additionalProperties") is not False:
+        return None
+    properties = schema.get("properties")
+    allowed = properties if isinstance(properties, dict) else {}
+    extra = [name for name in arguments if name not in allowed]
+    if not extra:
+        return None
+    names = ", ".join(ascii(name) for name in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+    accepted = ", ".join(repr(name)[:80] for name in list(allowed)[:20]) or "none"
+    return f"unexpected argument {names}: its input schema accepts only {accepted}"
 
 
 def call_reserve_s(execution_timeout_s: float) -> float:

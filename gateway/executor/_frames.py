@@ -84,5 +84,6 @@ def parse_frame(message: dict[str, Any]) -> SandboxFrame | str:
     except ValidationError as e:
         first = e.errors()[0] if e.error_count() else None
         where = ".".join(str(part) for part in first["loc"]) if first else ""
-        detail = f"{first['msg']} at {where!r}" if first else str(e)
-        return f"malformed {str(message.get('type'))[:40]!r} frame: {detail}"
+        detail = f"{first['msg']} at {ascii(where[:200])}" if first else str(e)[:500]
+        # ascii(): names from the sandbox are shown escaped, so a look-alike cannot pass for a real one.
+        return f"malformed {ascii(str(message.get('type'))[:40])} frame: {detail}"

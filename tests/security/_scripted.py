@@ -13,8 +13,9 @@ import anyio
 from bridge.protocol import FrameDecoder
 from gateway.sandbox import BaseSandbox, BaseSandboxBackend, SandboxInfo
 
-Script = Callable[[str], bytes]
-"""Given the execution's nonce, everything the runner writes to its protocol output."""
+Script = Callable[[str], "bytes | list[bytes]"]
+"""Given the execution's nonce, what the runner writes to its protocol output. A list is played one
+part at a time: before each part after the first, the sandbox waits for one more `result` frame."""
 
 CHUNK_BYTES = 65536
 
@@ -26,27 +27,42 @@ class ScriptedSandbox(BaseSandbox):
         self.info = SandboxInfo(backend="scripted", id=f"scripted-{number}", start="cold", start_duration_s=0.0)
         self._script = script
         self._decoder = FrameDecoder(max_frame_bytes=1 << 30)
-        self._output = bytearray()
+        self._parts: list[bytes] = []
+        self._part = 0
         self._position = 0
-        self._job = anyio.Event()
+        self._changed = anyio.Event()
+        self._job = False
         self.sent: list[dict[str, object]] = []
         """Every frame the host sent (the job, then results)."""
+        self.results = 0
         self.closed = False
 
     async def send(self, data: bytes) -> None:
         for nonce, message in self._decoder.feed(data):
             self.sent.append(message)
             if message.get("type") == "job":
-                self._output = bytearray(self._script(nonce))
-                self._job.set()
+                output = self._script(nonce)
+                self._parts = [output] if isinstance(output, bytes) else list(output)
+                self._job = True
+            elif message.get("type") == "result":
+                self.results += 1
+            self._changed.set()
 
     async def receive(self, max_bytes: int = CHUNK_BYTES) -> bytes:
-        await self._job.wait()
-        if self._position >= len(self._output):
-            raise anyio.EndOfStream
-        chunk = bytes(self._output[self._position : self._position + max_bytes])
-        self._position += len(chunk)
-        return chunk
+        while True:
+            if self._job and self._part < len(self._parts):
+                part = self._parts[self._part]
+                if self._position < len(part):
+                    chunk = part[self._position : self._position + max_bytes]
+                    self._position += len(chunk)
+                    return chunk
+                if self._part + 1 < len(self._parts) and self.results >= self._part + 1:
+                    self._part, self._position = self._part + 1, 0
+                    continue
+                if self._part + 1 >= len(self._parts):
+                    raise anyio.EndOfStream
+            await self._changed.wait()
+            self._changed = anyio.Event()
 
     async def diagnostics(self) -> str:
         return ""
