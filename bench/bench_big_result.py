@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_big_result.py [--megabytes 50] [--label after] [--out bench/results]
 
 The fault-injecting test server (`tests/upstream/faulty_server.py`) answers `huge(megabytes)` over
-stdio and over streamable HTTP (JSON and SSE responses). For each: seconds until the call returns
+stdio and over streamable HTTP (a JSON body from a 2026-07-28 session, an SSE event from a
+2025-era one; the server in its own process). For each: seconds until the call returns
 (result or error), the gateway's peak RSS growth (`ru_maxrss`, so run each transport in a fresh
 process: this script re-runs itself per case), the longest event-loop stall seen by a 10 ms ticker,
 and whether a small call right after still works. Writes `big_result_<label>.json` and `.md`.
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 import time
@@ -30,8 +32,6 @@ from gateway.config import RemoteServerConfig, StdioServerConfig  # noqa: E402
 from gateway.errors import GatewayError  # noqa: E402
 from gateway.tools import ToolRef  # noqa: E402
 from gateway.upstream import connect_fleet  # noqa: E402
-from tests.upstream._http import serve_http  # noqa: E402
-from tests.upstream.faulty_server import build_server  # noqa: E402
 
 CASES = ("stdio", "http-json", "http-sse")
 
@@ -76,12 +76,27 @@ async def _measure(config: StdioServerConfig | RemoteServerConfig, megabytes: fl
 
 
 async def _case(case: str, megabytes: float) -> dict[str, Any]:
+    server = ROOT / "tests/upstream/faulty_server.py"
     if case == "stdio":
-        server = StdioServerConfig(command=sys.executable, args=[str(ROOT / "tests/upstream/faulty_server.py")])
-        return await _measure(server, megabytes)
-    app = build_server().streamable_http_app(json_response=case == "http-json")
-    async with serve_http(app) as url:
-        return await _measure(RemoteServerConfig(url=url, timeout=60), megabytes)
+        return await _measure(StdioServerConfig(command=sys.executable, args=[str(server)]), megabytes)
+    # The HTTP server runs in its own process, so only the gateway's memory is measured.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    era = ["--handshake-era"] if case == "http-sse" else []  # a 2025-era session answers calls on SSE
+    command = [sys.executable, str(server), "--http", str(port), *era]
+    async with await anyio.open_process(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}) as process:
+        try:
+            with anyio.fail_after(60):
+                while True:
+                    try:
+                        await (await anyio.connect_tcp("127.0.0.1", port)).aclose()
+                        break
+                    except OSError:
+                        await anyio.sleep(0.1)
+            return await _measure(RemoteServerConfig(url=f"http://127.0.0.1:{port}/mcp", timeout=60), megabytes)
+        finally:
+            process.terminate()
 
 
 def main() -> None:

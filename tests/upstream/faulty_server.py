@@ -121,8 +121,20 @@ async def _serve_stdio(wire: BinaryIO) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slow-start", type=float, default=0.0)
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT")
+    parser.add_argument("--handshake-era", action="store_true", help="with --http: behave like a 2025-era server")
     args = parser.parse_args()
     time.sleep(args.slow_start)
+    if args.http is not None:
+        import uvicorn
+
+        from tests.upstream._http import HandshakeEra
+
+        app: Any = build_server().streamable_http_app()
+        uvicorn.run(
+            HandshakeEra(app) if args.handshake_era else app, host="127.0.0.1", port=args.http, log_level="warning"
+        )
+        return
     wire = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)  # the wire, before the SDK diverts fd 1
     anyio.run(_serve_stdio, wire)
 
