@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ssl
 import sys
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Self, TextIO
@@ -130,21 +130,31 @@ class _BoundedStream(httpx2.AsyncByteStream):
             await self._inner.aclose()
 
 
+def _body_bounder(limit: int) -> Callable[[httpx2.Response], Awaitable[None]]:
+    """A response hook bounding every body but an event stream's (the SDK bounds SSE events itself)."""
+
+    async def bound(response: httpx2.Response) -> None:
+        # The SDK reads a JSON body whole (`aread`): bound it before it does.
+        if not response.headers.get("content-type", "").lower().startswith("text/event-stream"):
+            response.stream = _BoundedStream(response, limit)
+
+    return bound
+
+
 @asynccontextmanager
 async def _http(
     config: RemoteServerConfig, on_session_expired: Callable[[], None]
 ) -> AsyncGenerator[TransportStreams, None]:
     timeout = httpx2.Timeout(HTTP_CONNECT_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
 
+    bound_body = _body_bounder(config.max_message_bytes)
+
     async def watch(response: httpx2.Response) -> None:
         # HTTP 404 to a request that carried our session id: the server forgot the session. The SDK
         # turns it into a JSON-RPC error whose text depends on the server; the status does not lie.
         if response.status_code == 404 and _SESSION_HEADER in response.request.headers:
             on_session_expired()
-        # The SDK reads a JSON body whole (`aread`): bound it before it does. SSE events are bounded
-        # by the SDK itself (`max_sse_event_size`, below).
-        if not response.headers.get("content-type", "").lower().startswith("text/event-stream"):
-            response.stream = _BoundedStream(response, config.max_message_bytes)
+        await bound_body(response)
 
     verify = await _ssl_context()
     async with (
@@ -165,7 +175,8 @@ async def _sse(config: RemoteServerConfig) -> AsyncGenerator[TransportStreams, N
     ) -> httpx2.AsyncClient:
         if timeout is None:
             timeout = httpx2.Timeout(HTTP_CONNECT_TIMEOUT_S, read=HTTP_READ_TIMEOUT_S)
-        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, verify=verify)
+        hooks = {"response": [_body_bounder(config.max_message_bytes)]}
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, verify=verify, event_hooks=hooks)
 
     async with sse_client(
         config.url, headers=dict(config.headers), timeout=HTTP_CONNECT_TIMEOUT_S, httpx_client_factory=client_factory
