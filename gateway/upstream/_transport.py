@@ -4,7 +4,7 @@ The SDK's `Client` does not say when its peer went away (a stdio child exited, a
 dropped) until a request fails. We wrap the transport's read stream: when it ends, the
 `on_closed` callback fires and the connection supervisor restarts the server.
 
-Stdio environment: the SDK starts the child with *only* `get_default_environment()` (on POSIX
+Stdio environment: `_stdio` starts the child with *only* the SDK's `get_default_environment()` (on POSIX
 `HOME`, `LOGNAME`, `PATH`, `SHELL`, `TERM`, `USER`) merged with the `env` of the server's
 config. Nothing else of the gateway's environment reaches the child (no `AWS_*`, no proxies, no
 `NODE_OPTIONS`); `docs/upstream.md` says so for users.
