@@ -37,9 +37,12 @@ from mcp import Client, StdioServerParameters  # noqa: E402
 from bridge.protocol import FrameDecoder, encode_frame, new_nonce  # noqa: E402
 from gateway.app import open_gateway  # noqa: E402
 from gateway.config import ExecutionLimits, GatewaySettings, SandboxSettings, StdioServerConfig  # noqa: E402
-from gateway.sandbox import BaseSandbox, BaseSandboxBackend  # noqa: E402
-from gateway.sandbox._docker import DockerSandboxBackend  # noqa: E402
-from gateway.sandbox._local import LocalProcessBackend  # noqa: E402
+from gateway.sandbox import (  # noqa: E402
+    BaseSandbox,
+    BaseSandboxBackend,
+    DockerSandboxBackend,  # noqa: E402
+)
+from gateway.testing import LocalProcessBackend  # noqa: E402
 from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolRef, ToolResult, ToolSourceWrapper  # noqa: E402
 from tests.servers import everything_server  # noqa: E402
 

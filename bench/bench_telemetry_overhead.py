@@ -17,7 +17,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -30,21 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.executor import ExecutionResult  # noqa: E402
 from gateway.telemetry import Telemetry, TracedToolSource, trace_execution  # noqa: E402
-from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolRef, ToolResult, ToolSpec  # noqa: E402
+from gateway.testing import FunctionToolSource, RecordedCall
+from gateway.tools import JsonValue, ToolRef, ToolResult, ToolSpec  # noqa: E402
 
 REF = ToolRef(server="bench", name="echo")
 RESULT = ToolResult(structured={"ok": True}, has_structured=True)
 DONE = ExecutionResult(stdout="", stderr="", error=None, tool_calls=1, duration_s=0.0)
 
 
-class Instant(BaseToolSource):
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        return []
-
-    async def call_tool(
-        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
-    ) -> ToolResult:
-        return RESULT
+async def instant(call: RecordedCall) -> ToolResult:
+    return RESULT
 
 
 class Drop(SpanExporter):
@@ -76,7 +71,7 @@ async def per_op_ns(op: Callable[[], Awaitable[object]], n: int, rounds: int = 5
 
 async def run(n: int) -> dict[str, float]:
     arguments: dict[str, JsonValue] = {"text": "hi"}
-    inner = Instant()
+    inner = FunctionToolSource([ToolSpec(server=REF.server, name=REF.name)], handler=instant)
     disabled = TracedToolSource(inner, Telemetry.disabled())
     telemetry = enabled_telemetry()
     enabled = TracedToolSource(inner, telemetry, transports={"bench": "pipe"})

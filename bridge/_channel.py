@@ -75,7 +75,7 @@ class Channel:
         """The frames completed by what can be read now without blocking; None at end of input.
 
         The read fd must be non-blocking (`os.set_blocking(read_fd, False)`). Raises FrameError.
-        Not thread-safe: callers serialize it (`bridge._tools.ToolCaller` holds a lock).
+        Not thread-safe: callers serialize it (`bridge._calls.ToolCaller` holds a lock).
         """
         frames, self._ready = self._ready, []
         try:

@@ -58,6 +58,8 @@ __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "HELLO_NONCE",
     "PROTOCOL_VERSION",
+    "STUB_ERROR",
+    "TOOL_ERROR",
     "CallMessage",
     "DoneMessage",
     "ErrorInfo",
@@ -78,6 +80,10 @@ __all__ = [
 PROTOCOL_VERSION = 1
 HELLO_NONCE = "0" * 32
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
+TOOL_ERROR = "ToolError"
+"""Error type of a failed tool call: in a `result` frame, and the exception class the code sees."""
+STUB_ERROR = "StubError"
+"""`done.error.type` when the runner could not load the stub module (sent before `started`)."""
 _MAGIC = b"#PTC"
 _MAX_HEADER_BYTES = 64
 

@@ -32,10 +32,11 @@ import types
 from functools import partial
 from typing import Any
 
+from bridge._calls import ToolCaller, ToolError, build_namespaces
 from bridge._channel import OutputPump, Stdio, take_over_stdio
-from bridge._tools import StubIndex, ToolCaller, ToolError, build_namespaces, make_help, make_search_tools
+from bridge._stub_index import StubIndex, make_help, make_search_tools
 from bridge._traceback import CODE_FILENAME, STUBS_FILENAME, error_info, register_source
-from bridge.protocol import DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, ErrorInfo, FrameError
+from bridge.protocol import DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, STUB_ERROR, TOOL_ERROR, ErrorInfo, FrameError
 
 __all__ = ["main"]
 
@@ -141,14 +142,14 @@ def _execute(job: dict[str, Any], caller: ToolCaller, stdio: Stdio) -> ErrorInfo
         register_source(STUBS_FILENAME, stubs_source)
         exec(compile(stubs_source, STUBS_FILENAME, "exec", dont_inherit=True), stubs_module.__dict__)
     except Exception as e:  # noqa: BLE001 - any failure of the stubs is reported, the code never starts
-        return {"type": "StubError", "message": f"the tool stubs could not be loaded: {type(e).__name__}: {e}"[:2000]}
+        return {"type": STUB_ERROR, "message": f"the tool stubs could not be loaded: {type(e).__name__}: {e}"[:2000]}
 
     module = types.ModuleType("__main__")
     sys.modules["__main__"] = module
     scope = module.__dict__
     scope["__builtins__"] = builtins
     scope["asyncio"] = asyncio
-    scope["ToolError"] = ToolError
+    scope[TOOL_ERROR] = ToolError
     scope.update(build_namespaces(caller, specs, stubs_module.__dict__))
     if job.get("helpers"):
         index = StubIndex(stubs_source, [str(spec["name"]) for spec in specs])

@@ -61,15 +61,15 @@ async def main(args: argparse.Namespace) -> int:
         for name, status in sorted(gateway.fleet.status().items()):
             if status.state != "ready":
                 print(f"  server {name!r} is {status.state}: {status.error}", file=sys.stderr)
-        view = await gateway.view()
-        tools = sum(len(ns.tools) for ns in view.catalog.namespaces)
+        toolbox = await gateway.toolbox()
+        tools = sum(len(ns.tools) for ns in toolbox.catalog.namespaces)
         print(
-            f"Fleet: {len(view.catalog.namespaces)} server(s), {tools} tools; the model's prompt shows them as "
-            f"{view.prompt.stub_bytes:,} bytes of Python stubs "
-            f"({view.prompt.json_bytes:,} bytes as JSON tool definitions)."
+            f"Fleet: {len(toolbox.catalog.namespaces)} server(s), {tools} tools; the model's prompt shows them as "
+            f"{toolbox.prompt.stub_bytes:,} bytes of Python stubs "
+            f"({toolbox.prompt.json_bytes:,} bytes as JSON tool definitions)."
         )
         if args.show_prompt:
-            print("\n" + view.prompt.text)
+            print("\n" + toolbox.prompt.text)
         print("\nThe code the model writes (one execute_code call):\n")
         print("    " + MODEL_CODE.replace("\n", "\n    ").rstrip())
 

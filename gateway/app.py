@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 
 import anyio
 
-from bridge.protocol import NamespaceSpec
-from gateway.catalog import Catalog, build_catalog
 from gateway.config import GatewaySettings
 from gateway.executor import ExecutionHooks, ExecutionResult, Executor
 from gateway.policy import ApprovalPolicy, ApprovalToolSource, AskFn, FilteredToolSource
 from gateway.sandbox import BaseSandboxBackend, create_backend
-from gateway.stubs import RenderedPrompt, job_namespaces, render_module, render_prompt
+from gateway.stubs import Toolbox, build_toolbox
 from gateway.telemetry import (
     Telemetry,
     TracedSandboxBackend,
@@ -31,18 +28,7 @@ from gateway.telemetry import (
 from gateway.tools import BaseToolSource
 from gateway.upstream import Fleet, FleetEventHandler, connect_fleet
 
-__all__ = ["FleetView", "Gateway", "open_gateway"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FleetView:
-    """Everything derived from one version of the catalog: names, stub module, prompt text."""
-
-    version: int
-    catalog: Catalog
-    stubs: str
-    namespaces: list[NamespaceSpec]
-    prompt: RenderedPrompt
+__all__ = ["Gateway", "fleet_source", "open_gateway"]
 
 
 class Gateway:
@@ -64,28 +50,29 @@ class Gateway:
         """The fleet behind the per-server tool filters; what the catalog is built from."""
         self.backend = backend
         self.policy = ApprovalPolicy.from_settings(settings)
-        self._view: FleetView | None = None
-        self._view_lock = anyio.Lock()
+        self._toolbox: Toolbox | None = None
+        self._toolbox_lock = anyio.Lock()
 
-    async def view(self) -> FleetView:
-        """The catalog, stubs and prompt for the fleet's current version (recomputed on change)."""
-        async with self._view_lock:
+    async def toolbox(self) -> Toolbox:
+        """The catalog, stubs and prompt for the fleet's current version (rebuilt when it changes)."""
+        async with self._toolbox_lock:
             version = self.fleet.version
-            if self._view is None or self._view.version != version:
-                catalog = build_catalog(await self.source.list_tools(), descriptions=self.fleet.descriptions())
-                self._view = FleetView(
+            if self._toolbox is None or self._toolbox.version != version:
+                self._toolbox = build_toolbox(
+                    await self.source.list_tools(),
+                    settings=self.settings,
+                    descriptions=self.fleet.descriptions(),
                     version=version,
-                    catalog=catalog,
-                    stubs=render_module(catalog),
-                    namespaces=job_namespaces(catalog),
-                    prompt=render_prompt(
-                        catalog,
-                        settings=self.settings.stubs,
-                        limits=self.settings.limits,
-                        tool_name=self.settings.serve.tool_name,
-                    ),
                 )
-            return self._view
+            return self._toolbox
+
+    def approval_source(self, ask: AskFn | None) -> BaseToolSource:
+        """The tool source every caller's tool calls go through: the fleet behind the approval policy.
+
+        `ask` is how this caller asks its user (MCP elicitation in the server); without it, calls whose
+        policy is `ask` are refused.
+        """
+        return ApprovalToolSource(self.source, policy=self.policy, ask=ask)
 
     async def execute(
         self, code: str, *, ask: AskFn | None = None, hooks: ExecutionHooks | None = None
@@ -95,18 +82,10 @@ class Gateway:
         `ask` is how this caller asks its user to approve a call (MCP elicitation in the server);
         without it, calls whose policy is `ask` are refused inside the code.
         """
-        view = await self.view()
-        source = ApprovalToolSource(self.source, policy=self.policy, ask=ask)
-        executor = Executor(backend=self.backend, source=source, limits=self.settings.limits)
+        toolbox = await self.toolbox()
+        executor = Executor(backend=self.backend, source=self.approval_source(ask), limits=self.settings.limits)
         with trace_execution(self.telemetry, code=code) as execution:
-            result = await executor.execute(
-                code,
-                catalog=view.catalog,
-                stubs=view.stubs,
-                namespaces=view.namespaces,
-                helpers=view.prompt.compact,
-                hooks=hooks,
-            )
+            result = await executor.execute(code, toolbox=toolbox, hooks=hooks)
             execution.finish(result)
         return result
 
@@ -129,8 +108,7 @@ async def open_gateway(
     servers = settings.resolved_servers()
     try:
         async with connect_fleet(servers, on_event=on_event) as fleet, AsyncExitStack() as stack:
-            traced = TracedToolSource(fleet, telemetry, transports=transports_for(servers))
-            source = FilteredToolSource.from_settings(traced, settings)
+            source = fleet_source(fleet, settings, telemetry)
             if backend is None:
                 backend = await stack.enter_async_context(create_backend(settings.sandbox, settings.limits))
             yield Gateway(
@@ -143,3 +121,10 @@ async def open_gateway(
     finally:
         if owned:
             telemetry.shutdown()
+
+
+def fleet_source(fleet: Fleet, settings: GatewaySettings, telemetry: Telemetry | None = None) -> BaseToolSource:
+    """The fleet as every entry point sees it: traced, then narrowed by the per-server tool filters."""
+    telemetry = telemetry or Telemetry.disabled()
+    traced = TracedToolSource(fleet, telemetry, transports=transports_for(settings.resolved_servers()))
+    return FilteredToolSource.from_settings(traced, settings)

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from bridge.protocol import TOOL_ERROR
 from gateway.tools import JsonObject, JsonValue, ToolRef, ToolSpec
 
 __all__ = [
@@ -55,7 +56,7 @@ RESERVED_GLOBALS: frozenset[str] = frozenset(
     {
         # Defined by the sandbox runner next to the namespaces.
         "search_tools",
-        "ToolError",
+        TOOL_ERROR,
         # Used by the rendered stub module itself.
         "annotations",
         "Any",

@@ -6,10 +6,16 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from gateway.cli import _ask, _image, _run, _serve, _tools
+from gateway.cli import _cmd_ask, _cmd_image, _cmd_run, _cmd_serve, _cmd_tools
 
 __all__ = ["REGISTRARS"]
 
 Registrar = Callable[["argparse._SubParsersAction[Any]"], None]  # pyright: ignore[reportPrivateUsage]
 
-REGISTRARS: tuple[Registrar, ...] = (_image.register, _run.register, _serve.register, _ask.register, _tools.register)
+REGISTRARS: tuple[Registrar, ...] = (
+    _cmd_image.register,
+    _cmd_run.register,
+    _cmd_serve.register,
+    _cmd_ask.register,
+    _cmd_tools.register,
+)

@@ -9,7 +9,10 @@ import anyio.to_thread
 
 from gateway.config import GatewaySettings, load_settings
 
-__all__ = ["add_fleet_options", "load_fleet_settings"]
+__all__ = ["FLEET_READY_TIMEOUT_S", "add_fleet_options", "load_fleet_settings"]
+
+FLEET_READY_TIMEOUT_S = 60.0
+"""How long a one-shot command (`tools`, `run`, `ask`) waits for every server's first connection attempt."""
 
 
 def add_fleet_options(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@
 The MCP server, the orchestrator and the CLI call only this::
 
     executor = Executor(backend=backend, source=source, limits=limits)
-    result = await executor.execute(code, catalog=catalog, stubs=stubs, namespaces=namespaces)
+    result = await executor.execute(code, toolbox=build_toolbox(tools, settings=settings))
 
 `execute` never raises for what the code did: the code's own exception, a timeout, a crash, a
 limit or a protocol violation all come back as `ExecutionResult.error`, with the stdout/stderr
@@ -31,7 +31,15 @@ from typing import Any, assert_never
 import anyio
 from anyio.abc import TaskGroup
 
-from bridge.protocol import FrameDecoder, FrameError, JobMessage, NamespaceSpec, encode_frame, new_nonce
+from bridge.protocol import (
+    STUB_ERROR,
+    TOOL_ERROR,
+    FrameDecoder,
+    FrameError,
+    JobMessage,
+    encode_frame,
+    new_nonce,
+)
 from gateway.catalog import Catalog, CatalogTool
 from gateway.config import ExecutionLimits
 from gateway.errors import (
@@ -41,11 +49,12 @@ from gateway.errors import (
     SandboxCrashError,
     UpstreamError,
 )
-from gateway.executor._convention import result_frame
 from gateway.executor._frames import CallFrame, DoneFrame, ErrorInfoFrame, OutputFrame, StartedFrame, parse_frame
 from gateway.executor._records import ExecutionFailure, ExecutionHooks, ExecutionResult, FailureKind
+from gateway.executor._result_frames import result_frame
 from gateway.executor._state import Deadline, Run
 from gateway.sandbox import BaseSandbox, BaseSandboxBackend
+from gateway.stubs import Toolbox
 from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolResult
 
 __all__ = ["Executor"]
@@ -63,8 +72,6 @@ CALL_RESERVE_FRACTION = 0.1
 CALL_RESERVE_MIN_S = 0.5
 CALL_RESERVE_MAX_S = 5.0
 """A tool call still running this close to the execution's deadline fails with `ToolError` (see `call_reserve_s`)."""
-STUB_ERROR_TYPE = "StubError"
-"""`done.error.type` when the runner could not load the stubs (sent before `started`)."""
 
 
 class Executor:
@@ -79,35 +86,30 @@ class Executor:
         self,
         code: str,
         *,
-        catalog: Catalog,
-        stubs: str,
-        namespaces: list[NamespaceSpec],
-        helpers: bool = False,
+        toolbox: Toolbox,
         hooks: ExecutionHooks | None = None,
     ) -> ExecutionResult:
         """Run `code` once in a fresh sandbox; every outcome is an `ExecutionResult` (see the module doc).
 
         Args:
             code: the model's Python source (top-level `await` allowed).
-            catalog: the tools the code may call (`call` frames naming other ids are refused).
-            stubs: the rendered stub module (`gateway.stubs.render_module`).
-            namespaces: the job namespaces (`gateway.stubs.job_namespaces`), ids from `catalog`.
-            helpers: install `search_tools` and `help` in the sandbox (compact-index prompts).
+            toolbox: the catalog version to run against (`gateway.stubs.build_toolbox`): its stub module and
+                namespaces go to the runner; `call` frames naming tools outside its catalog are refused.
             hooks: progress callbacks.
         """
         limits = self.limits
         job: JobMessage = {
             "type": "job",
             "code": code,
-            "stubs": stubs,
-            "namespaces": namespaces,
+            "stubs": toolbox.stubs,
+            "namespaces": toolbox.namespaces,
             "limits": {"max_output_bytes": limits.max_output_bytes, "max_frame_bytes": limits.max_frame_bytes},
-            "helpers": helpers,
+            "helpers": toolbox.helpers,
         }
         sandbox = await self.backend.acquire()
         run = Run(nonce=new_nonce(), limits=limits)
         try:
-            await self._drive(run, sandbox, job, catalog, hooks or ExecutionHooks())
+            await self._drive(run, sandbox, job, toolbox.catalog, hooks or ExecutionHooks())
         finally:
             with anyio.CancelScope(shield=True):
                 await _close(sandbox)
@@ -445,9 +447,9 @@ def _failure(run: Run, limits: ExecutionLimits) -> ExecutionFailure | None:
         traceback=_clean(error.traceback, limits.max_output_bytes) if error.traceback is not None else None,
         lineno=error.lineno,
     )
-    if not run.started and error.type == STUB_ERROR_TYPE:
+    if not run.started and error.type == STUB_ERROR:
         # The runner could not even install the tools: a gateway-side fault, not the code's.
         exc = SandboxCrashError(f"the sandbox could not start the code: {error.message}", progress=run.progress())
         return ExecutionFailure(kind="crash", type=type(exc).__name__, message=str(exc), exception=exc)
-    kind: FailureKind = "tool" if error.type == "ToolError" else "code"
+    kind: FailureKind = "tool" if error.type == TOOL_ERROR else "code"
     return ExecutionFailure(kind=kind, type=error.type, message=error.message, traceback=error.traceback)

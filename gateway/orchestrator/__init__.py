@@ -10,8 +10,8 @@ from gateway.orchestrator._accounting import Mode, RunResult, RunStats, Stop
 from gateway.orchestrator._ask import ask
 from gateway.orchestrator._classic import CLASSIC_SYSTEM_PROMPT, ClassicToolset, result_text, run_classic
 from gateway.orchestrator._loop import Hooks
-from gateway.orchestrator._prompt import EXECUTE_CODE_TOOL, build_system_prompt, extract_code, format_execution
 from gateway.orchestrator._ptc import EXECUTE_CODE_DEFINITION, ExecuteFn, run_ptc
+from gateway.orchestrator._system_prompt import EXECUTE_CODE_TOOL, build_system_prompt, extract_code, format_execution
 
 __all__ = [
     "CLASSIC_SYSTEM_PROMPT",

@@ -11,7 +11,6 @@ from gateway.orchestrator._accounting import Mode, RunResult
 from gateway.orchestrator._classic import run_classic
 from gateway.orchestrator._loop import Hooks
 from gateway.orchestrator._ptc import run_ptc
-from gateway.policy import ApprovalToolSource
 
 __all__ = ["ask"]
 
@@ -34,20 +33,24 @@ async def ask(
     settings = settings or gateway.settings.model
     match mode:
         case "ptc":
-            view = await gateway.view()
+            toolbox = await gateway.toolbox()
             return await run_ptc(
                 question,
                 model=model,
-                stubs_prompt=view.prompt.text,
+                stubs_prompt=toolbox.prompt.text,
                 execute=gateway.execute,
                 settings=settings,
                 profile=profile,
                 hooks=hooks,
             )
         case "classic":
-            source = ApprovalToolSource(gateway.source, policy=gateway.policy, ask=None)
             return await run_classic(
-                question, model=model, source=source, settings=settings, profile=profile, hooks=hooks
+                question,
+                model=model,
+                source=gateway.approval_source(None),
+                settings=settings,
+                profile=profile,
+                hooks=hooks,
             )
         case _:
             assert_never(mode)

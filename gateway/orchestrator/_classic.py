@@ -25,7 +25,7 @@ from gateway.models import (
 )
 from gateway.orchestrator._accounting import Meter, RunResult
 from gateway.orchestrator._loop import Hooks, answer_tool_uses, converse
-from gateway.orchestrator._prompt import cap_text
+from gateway.orchestrator._system_prompt import cap_text
 from gateway.tools import (
     AudioContent,
     BaseToolSource,

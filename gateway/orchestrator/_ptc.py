@@ -22,7 +22,7 @@ from gateway.models import (
 )
 from gateway.orchestrator._accounting import Meter, RunResult
 from gateway.orchestrator._loop import Hooks, answer_tool_uses, converse, user_text
-from gateway.orchestrator._prompt import EXECUTE_CODE_TOOL, build_system_prompt, extract_code, format_execution
+from gateway.orchestrator._system_prompt import EXECUTE_CODE_TOOL, build_system_prompt, extract_code, format_execution
 
 __all__ = ["EXECUTE_CODE_DEFINITION", "ExecuteFn", "run_ptc"]
 

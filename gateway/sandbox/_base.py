@@ -7,10 +7,19 @@ live behind them. A sandbox is used for exactly one execution and never reused.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Self
 
-__all__ = ["BaseSandbox", "BaseSandboxBackend", "SandboxInfo"]
+import anyio
+
+from bridge.protocol import HELLO_NONCE, PROTOCOL_VERSION, FrameDecoder, FrameError
+from gateway.errors import SandboxUnavailableError
+
+__all__ = ["HELLO_MAX_BYTES", "BaseSandbox", "BaseSandboxBackend", "SandboxInfo", "await_hello"]
+
+HELLO_MAX_BYTES = 64 * 1024
+"""Largest hello frame a backend accepts from a runner that has not started its job yet."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,3 +90,48 @@ class BaseSandboxBackend(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Stop background work and remove every sandbox this backend still owns."""
+
+
+async def await_hello(
+    sandbox: BaseSandbox,
+    *,
+    describe_exit: Callable[[], Awaitable[str]] | None = None,
+    protocol_fix: str = "",
+) -> None:
+    """Consume the runner's `hello` frame: exactly one frame, of our protocol version, and nothing after it.
+
+    Every backend calls this once after starting a runner; the caller bounds the wait (`anyio.fail_after`).
+    `describe_exit` says why the runner ended before its hello (default: its diagnostics); `protocol_fix`
+    is appended to a protocol-version mismatch (how to get a runner of the right version).
+
+    Raises:
+        SandboxUnavailableError: the runner exited, sent something else, or speaks another protocol version.
+    """
+    decoder = FrameDecoder(max_frame_bytes=HELLO_MAX_BYTES, nonce=HELLO_NONCE)
+    while True:
+        try:
+            data = await sandbox.receive()
+        except anyio.EndOfStream:
+            if describe_exit is not None:
+                reason = await describe_exit()
+            else:
+                diagnostics = (await sandbox.diagnostics()).strip()[-2000:]
+                reason = "the sandbox runner exited before it was ready" + (f": {diagnostics}" if diagnostics else "")
+            raise SandboxUnavailableError(reason) from None
+        try:
+            frames = decoder.feed(data)
+        except FrameError as e:
+            raise SandboxUnavailableError(f"the sandbox runner did not start properly: {e}") from None
+        if not frames:
+            continue
+        _, message = frames[0]
+        if len(frames) > 1 or decoder.buffered or message.get("type") != "hello":
+            kind = str(message.get("type"))[:64]
+            raise SandboxUnavailableError(f"the sandbox runner sent {kind!r} instead of one hello")
+        if message.get("protocol") != PROTOCOL_VERSION:
+            version = str(message.get("protocol"))[:64]
+            raise SandboxUnavailableError(
+                f"the sandbox runner speaks protocol {version!r}, not {PROTOCOL_VERSION}"
+                + (f"; {protocol_fix}" if protocol_fix else "")
+            )
+        return

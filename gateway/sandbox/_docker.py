@@ -30,10 +30,9 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 from docker.types import LogConfig, Ulimit
 
-from bridge.protocol import HELLO_NONCE, PROTOCOL_VERSION, FrameDecoder, FrameError
 from gateway.config import ExecutionLimits, SandboxSettings
 from gateway.errors import SandboxUnavailableError
-from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo
+from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo, await_hello
 from gateway.sandbox._engine import (
     IMAGE_FIX,
     EngineApi,
@@ -76,7 +75,6 @@ _STDERR = 2
 READ_CHUNK_BYTES = 256 * 1024
 UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
-_HELLO_MAX_BYTES = 64 * 1024
 
 
 class DockerSandbox(BaseSandbox):
@@ -520,7 +518,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                         await sandbox.send(injection_payload())
                     except anyio.BrokenResourceError:
                         raise SandboxUnavailableError(await _describe_early_exit(sandbox)) from None
-                await _wait_hello(sandbox)
+                await await_hello(sandbox, describe_exit=partial(_describe_early_exit, sandbox), protocol_fix=IMAGE_FIX)
         except TimeoutError:
             diagnostics = await sandbox.diagnostics() if sandbox else ""
             await self._discard(container_id, sandbox)
@@ -575,29 +573,6 @@ class DockerSandboxBackend(BaseSandboxBackend):
 
 async def _close_sandbox(sandbox: DockerSandbox) -> None:
     await sandbox.aclose()
-
-
-async def _wait_hello(sandbox: DockerSandbox) -> None:
-    decoder = FrameDecoder(max_frame_bytes=_HELLO_MAX_BYTES, nonce=HELLO_NONCE)
-    while True:
-        try:
-            data = await sandbox.receive()
-        except anyio.EndOfStream:
-            raise SandboxUnavailableError(await _describe_early_exit(sandbox)) from None
-        try:
-            frames = decoder.feed(data)
-        except FrameError as e:
-            raise SandboxUnavailableError(f"the sandbox runner did not start properly: {e}") from None
-        if not frames:
-            continue
-        _, message = frames[0]
-        if len(frames) > 1 or decoder.buffered or message.get("type") != "hello":
-            raise SandboxUnavailableError(f"the sandbox runner sent {message.get('type')!r} instead of one hello")
-        if message.get("protocol") != PROTOCOL_VERSION:
-            raise SandboxUnavailableError(
-                f"the sandbox runner speaks protocol {message.get('protocol')!r}, not {PROTOCOL_VERSION}; {IMAGE_FIX}"
-            )
-        return
 
 
 async def _describe_early_exit(sandbox: DockerSandbox) -> str:

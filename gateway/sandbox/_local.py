@@ -16,16 +16,15 @@ import sys
 import tempfile
 from pathlib import Path
 from subprocess import PIPE
-from typing import IO, Any
+from typing import IO
 
 import anyio
 from anyio.abc import Process
 
 import bridge
-from bridge.protocol import HELLO_NONCE, PROTOCOL_VERSION, FrameDecoder, FrameError
 from gateway.config import ExecutionLimits, SandboxSettings
 from gateway.errors import SandboxUnavailableError
-from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo
+from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo, await_hello
 
 __all__ = ["LocalProcessBackend", "LocalProcessSandbox"]
 
@@ -145,7 +144,11 @@ class LocalProcessBackend(BaseSandboxBackend):
         )
         self._live.add(sandbox)
         try:
-            await _await_hello(sandbox)
+            try:
+                with anyio.fail_after(HELLO_TIMEOUT_S):
+                    await await_hello(sandbox)
+            except TimeoutError:
+                raise SandboxUnavailableError(f"the runner did not say hello within {HELLO_TIMEOUT_S:g} s") from None
         except BaseException:
             await sandbox.aclose()
             raise
@@ -171,32 +174,3 @@ def _read_diagnostics(path: str) -> str:
 
 def _open_diagnostics(workdir: str) -> IO[bytes]:
     return open(os.path.join(workdir, ".runner-stderr"), "w+b")  # noqa: SIM115 - closed by the sandbox
-
-
-async def _await_hello(sandbox: LocalProcessSandbox) -> None:
-    decoder = FrameDecoder(nonce=HELLO_NONCE)
-    with anyio.move_on_after(HELLO_TIMEOUT_S) as scope:
-        while True:
-            try:
-                chunk = await sandbox.receive()
-            except anyio.EndOfStream:
-                raise SandboxUnavailableError(
-                    f"the runner exited before saying hello: {(await sandbox.diagnostics()).strip()[-2000:]}"
-                ) from None
-            try:
-                messages = decoder.feed(chunk)
-            except FrameError as e:
-                raise SandboxUnavailableError(f"the runner's hello is malformed: {e}") from e
-            if messages:
-                _, hello = messages[0]
-                _check_hello(hello)
-                if len(messages) > 1 or decoder.buffered:
-                    raise SandboxUnavailableError("the runner sent frames before its job")
-                return
-    if scope.cancelled_caught:
-        raise SandboxUnavailableError(f"the runner did not say hello within {HELLO_TIMEOUT_S:g} s")
-
-
-def _check_hello(hello: dict[str, Any]) -> None:
-    if hello.get("type") != "hello" or hello.get("protocol") != PROTOCOL_VERSION:
-        raise SandboxUnavailableError(f"the runner's first frame is not a protocol {PROTOCOL_VERSION} hello: {hello!r}")

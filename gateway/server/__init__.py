@@ -2,8 +2,8 @@
 
 from gateway.server._clients import Clients
 from gateway.server._http import HEALTH_PATH, create_http_app, serve_http, transport_security
-from gateway.server._run import open_server, serve_stdio
 from gateway.server._server import GatewayServer
+from gateway.server._serving import open_server, serve_stdio
 from gateway.server._tool import INPUT_SCHEMA, OUTPUT_SCHEMA
 
 __all__ = [

@@ -145,9 +145,9 @@ def _health_endpoint(server: GatewayServer) -> Callable[[Request], Awaitable[Res
     async def health(request: Request) -> Response:
         # Liveness plus readiness in one: 200 as soon as the process serves; the body says whether
         # the catalog has anything yet. Deliberately no server names (the endpoint is unauthenticated).
-        view = await server.gateway.view()
-        tools = sum(len(namespace.tools) for namespace in view.catalog.namespaces)
-        return JSONResponse({"status": "ok", "tools": tools, "catalog_version": view.version})
+        toolbox = await server.gateway.toolbox()
+        tools = sum(len(namespace.tools) for namespace in toolbox.catalog.namespaces)
+        return JSONResponse({"status": "ok", "tools": tools, "catalog_version": toolbox.version})
 
     return health
 

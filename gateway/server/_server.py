@@ -119,7 +119,7 @@ class GatewayServer:
 
     async def description(self) -> str:
         """The tool description: the rules and the stubs (or the compact index) for the current catalog."""
-        view = await self.gateway.view()
+        toolbox = await self.gateway.toolbox()
         status = self.gateway.fleet.status()
         starting = [name for name, server in status.items() if server.state == "starting"]
         failed = [name for name, server in status.items() if server.state == "failed"]
@@ -130,7 +130,7 @@ class GatewayServer:
         if failed:
             # Names only: the failure detail goes to the user's log, not into the model's context.
             notes.append(f"Unavailable right now (retrying; their tools are not listed): {', '.join(failed)}.")
-        return "\n\n".join([view.prompt.text, *notes])
+        return "\n\n".join([toolbox.prompt.text, *notes])
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

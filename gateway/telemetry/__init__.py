@@ -16,13 +16,13 @@ standard `OTEL_*` environment (`setup_telemetry`); without it every wrapper is a
 """
 
 from gateway.telemetry._execution import ExecutionSpan, trace_execution
-from gateway.telemetry._models import TracedModelClient, trace_agent
 from gateway.telemetry._names import NetworkTransport
-from gateway.telemetry._sandbox import TracedSandboxBackend
-from gateway.telemetry._server import TelemetryServerMiddleware
+from gateway.telemetry._server_metrics import TelemetryServerMiddleware
 from gateway.telemetry._setup import capture_from_env, setup_telemetry
 from gateway.telemetry._telemetry import CaptureSettings, Telemetry
-from gateway.telemetry._tools import TracedToolSource, transports_for
+from gateway.telemetry._traced_models import TracedModelClient, trace_agent
+from gateway.telemetry._traced_sandbox import TracedSandboxBackend
+from gateway.telemetry._traced_tools import TracedToolSource, transports_for
 
 __all__ = [
     "CaptureSettings",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from bridge._tools import StubIndex
+from bridge._stub_index import StubIndex
 from bridge._traceback import CODE_FILENAME, error_info, register_source
 
 STUBS = '''

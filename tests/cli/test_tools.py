@@ -11,9 +11,9 @@ import pytest
 
 from gateway.catalog import build_catalog
 from gateway.cli import main
-from gateway.cli._tools import render_catalog
+from gateway.cli._cmd_tools import render_catalog
 from gateway.config import GatewaySettings, StdioServerConfig
-from gateway.stubs import render_module
+from gateway.stubs import build_toolbox, render_module
 from tests.servers import (
     REPO,
     everything_server,
@@ -131,10 +131,10 @@ def test_a_server_that_cannot_start_is_reported_and_the_others_are_printed(
 
 
 def test_render_catalog_formats_without_servers() -> None:
-    catalog = build_catalog(real_specs())
     settings = GatewaySettings()
-    assert render_catalog(catalog, settings, "python") == render_module(catalog)
-    assert len(json.loads(render_catalog(catalog, settings, "json"))) == 50
-    prompt = render_catalog(catalog, settings, "prompt")
+    toolbox = build_toolbox(real_specs(), settings=settings)
+    assert render_catalog(toolbox, "python") == render_module(build_catalog(real_specs()))
+    assert len(json.loads(render_catalog(toolbox, "json"))) == 50
+    prompt = render_catalog(toolbox, "prompt")
     assert prompt.startswith(f"Use `{settings.serve.tool_name}` to run Python code")
     assert "class git:" in prompt

@@ -1,26 +1,28 @@
-"""A tiny fleet for executor tests: a `BaseToolSource` test double, its catalog and hand-written stubs."""
+"""A tiny fleet for executor tests: `FunctionToolSource` tools, their catalog and hand-written stubs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Sequence
 
 import anyio
 
 from bridge.protocol import NamespaceSpec
 from gateway.catalog import Catalog, build_catalog
-from gateway.config import ExecutionLimits
+from gateway.config import ExecutionLimits, GatewaySettings, StubSettings
 from gateway.errors import ServerUnavailableError
 from gateway.executor import ExecutionHooks, ExecutionResult, Executor
 from gateway.sandbox import BaseSandboxBackend
+from gateway.stubs import Toolbox, build_toolbox
+from gateway.testing import FunctionToolSource, ToolFunction
 from gateway.tools import (
     BaseToolSource,
-    CallOptions,
+    Content,
     ImageContent,
     JsonObject,
     JsonValue,
     ResourceContent,
     TextContent,
-    ToolRef,
     ToolResult,
     ToolSpec,
 )
@@ -109,57 +111,58 @@ class files:
 '''
 
 
-class FakeSource(BaseToolSource):
-    """The test double of the tool-source seam: answers from code, records every call."""
+def fake_source() -> FunctionToolSource:
+    """The test fleet of `SPECS`, answered by the functions below; records every call."""
+    source = FunctionToolSource()
+    functions: dict[str, ToolFunction] = {
+        "add": _add,
+        "echo": _echo,
+        "fail": _fail,
+        "down": _down,
+        "sleep": _sleep,
+        "big": _big,
+        "picture": _picture,
+        "read-file": _read_file,
+    }
+    for spec in SPECS:
+        source.add(functions[spec.name], server=spec.server, name=spec.name, input_schema=spec.input_schema)
+    return source
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[ToolRef, dict[str, JsonValue]]] = []
-        self.running = 0
-        self.max_running = 0
 
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        return SPECS
+async def _add(a: int, b: int) -> JsonValue:
+    return {"sum": a + b}
 
-    async def call_tool(
-        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
-    ) -> ToolResult:
-        self.calls.append((ref, dict(arguments)))
-        match ref.name:
-            case "add":
-                a, b = arguments["a"], arguments["b"]
-                assert isinstance(a, int) and isinstance(b, int)
-                return ToolResult(structured={"sum": a + b}, has_structured=True)
-            case "echo":
-                return ToolResult(content=(TextContent(text=str(arguments["text"])),))
-            case "fail":
-                return ToolResult(content=(TextContent(text=str(arguments["message"])),), is_error=True)
-            case "down":
-                raise ServerUnavailableError("server 'calc' is not reachable", server="calc")
-            case "sleep":
-                seconds = arguments["seconds"]
-                assert isinstance(seconds, int | float)
-                self.running += 1
-                self.max_running = max(self.max_running, self.running)
-                try:
-                    await anyio.sleep(seconds)
-                finally:
-                    self.running -= 1
-                return ToolResult(content=(TextContent(text="slept"),))
-            case "big":
-                size = arguments["size"]
-                assert isinstance(size, int)
-                return ToolResult(content=(TextContent(text="x" * size),))
-            case "picture":
-                return ToolResult(
-                    content=(
-                        ImageContent(data="aGVsbG8=", mime_type="image/png"),
-                        ResourceContent(uri="file:///a.txt", mime_type="text/plain", text="hello"),
-                    )
-                )
-            case "read-file":
-                return ToolResult(content=(TextContent(text=f"read {arguments}"),))
-            case _:
-                raise AssertionError(ref)
+
+async def _echo(text: JsonValue) -> str:
+    return str(text)
+
+
+async def _fail(message: JsonValue) -> ToolResult:
+    return ToolResult(content=(TextContent(text=str(message)),), is_error=True)
+
+
+async def _down() -> str:
+    raise ServerUnavailableError("server 'calc' is not reachable", server="calc")
+
+
+async def _sleep(seconds: float) -> str:
+    await anyio.sleep(seconds)
+    return "slept"
+
+
+async def _big(size: int) -> str:
+    return "x" * size
+
+
+async def _picture() -> list[Content]:
+    return [
+        ImageContent(data="aGVsbG8=", mime_type="image/png"),
+        ResourceContent(uri="file:///a.txt", mime_type="text/plain", text="hello"),
+    ]
+
+
+async def _read_file(**arguments: JsonValue) -> str:
+    return f"read {arguments}"
 
 
 def catalog() -> Catalog:
@@ -177,6 +180,14 @@ def namespaces(cat: Catalog) -> list[NamespaceSpec]:
     ]
 
 
+def toolbox(*, specs: Sequence[ToolSpec] = SPECS, stubs: str | None = STUBS, helpers: bool = False) -> Toolbox:
+    """A toolbox of `specs`; `stubs` replaces the rendered module (None keeps it); `helpers`: compact prompt."""
+    built = build_toolbox(specs, settings=GatewaySettings(stubs=StubSettings(mode="compact" if helpers else "full")))
+    if stubs is None:
+        return built
+    return dataclasses.replace(built, stubs=stubs, namespaces=namespaces(built.catalog))
+
+
 async def run(
     backend: BaseSandboxBackend,
     code: str,
@@ -188,9 +199,6 @@ async def run(
     timeout_s: float = 60.0,
 ) -> ExecutionResult:
     """Execute `code` against the test fleet, with a cap on the whole test step."""
-    cat = catalog()
-    executor = Executor(backend=backend, source=source or FakeSource(), limits=limits or ExecutionLimits())
+    executor = Executor(backend=backend, source=source or fake_source(), limits=limits or ExecutionLimits())
     with anyio.fail_after(timeout_s):
-        return await executor.execute(
-            code, catalog=cat, stubs=STUBS, namespaces=namespaces(cat), helpers=helpers, hooks=hooks
-        )
+        return await executor.execute(code, toolbox=toolbox(helpers=helpers), hooks=hooks)

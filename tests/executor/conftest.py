@@ -19,7 +19,7 @@ def _local() -> BaseSandboxBackend:
 
 def _docker() -> BaseSandboxBackend:
     from gateway.config import ExecutionLimits
-    from gateway.sandbox._docker import DockerSandboxBackend
+    from gateway.sandbox import DockerSandboxBackend
     from tests.sandbox._docker import docker_settings
 
     return DockerSandboxBackend(docker_settings(), ExecutionLimits())

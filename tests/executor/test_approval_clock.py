@@ -10,8 +10,8 @@ import pytest
 from gateway.config import ExecutionLimits
 from gateway.policy import ApprovalPolicy, ApprovalToolSource
 from gateway.sandbox import BaseSandboxBackend
-from gateway.tools import JsonValue, ToolRef, ToolSpec
-from tests.executor._fleet import FakeSource, run
+from gateway.tools import BaseToolSource, JsonValue, ToolRef, ToolSpec
+from tests.executor._fleet import fake_source, run
 
 pytestmark = pytest.mark.anyio
 
@@ -24,14 +24,14 @@ async def _slow_yes(_ref: ToolRef, _spec: ToolSpec, _arguments: Mapping[str, Jso
     return True
 
 
-def _asking(source: FakeSource) -> ApprovalToolSource:
+def _asking(source: BaseToolSource) -> ApprovalToolSource:
     return ApprovalToolSource(source, policy=ApprovalPolicy(tools={"calc/echo": "ask"}), ask=_slow_yes)
 
 
 async def test_a_slow_approval_does_not_time_out_the_call_or_the_execution(
     sandbox_backend: BaseSandboxBackend,
 ) -> None:
-    source = FakeSource()
+    source = fake_source()
     code = "a, b = await asyncio.gather(calc.echo(text='approved'), calc.add(a=1, b=2))\nprint(a, b['sum'])"
     result = await run(sandbox_backend, code, source=_asking(source), limits=LIMITS)
     assert result.error is None, result.error
@@ -40,7 +40,7 @@ async def test_a_slow_approval_does_not_time_out_the_call_or_the_execution(
 
 
 async def test_the_clocks_run_again_after_the_answer(sandbox_backend: BaseSandboxBackend) -> None:
-    source = FakeSource()
+    source = fake_source()
     code = "await calc.echo(text='approved')\nwhile True:\n    pass"
     result = await run(sandbox_backend, code, source=_asking(source), limits=LIMITS)
     assert result.error is not None and result.error.kind == "timeout"

@@ -11,11 +11,11 @@ import anyio
 import pytest
 
 from bridge.protocol import encode_frame
-from gateway.catalog import build_catalog
 from gateway.config import ExecutionLimits
 from gateway.executor import Executor
+from gateway.testing import FunctionToolSource, RecordedCall
 from gateway.tools import ToolSpec
-from tests.executor._fleet import FakeSource, catalog, namespaces, run
+from tests.executor._fleet import fake_source, run, toolbox
 from tests.security._scripted import ScriptedBackend
 
 pytestmark = pytest.mark.anyio
@@ -52,17 +52,21 @@ async def test_extra_arguments_are_refused_when_the_schema_forbids_them() -> Non
             "additionalProperties": False,
         },
     )
-    cat = build_catalog([strict])
+    box = toolbox(specs=[strict], stubs="")
 
     def script(nonce: str) -> list[bytes]:
         call = {"type": "call", "id": 0, "tool": "calc.add", "arguments": {"a": 1, "b": 2, "sudo": True}}
         return [encode_frame(nonce, {"type": "started"}) + encode_frame(nonce, call), encode_frame(nonce, DONE)]
 
     backend = ScriptedBackend(script)
-    source = FakeSource()
+
+    async def never(call: RecordedCall) -> str:
+        raise AssertionError(f"the upstream was called: {call}")
+
+    source = FunctionToolSource([strict], handler=never)
     executor = Executor(backend=backend, source=source, limits=ExecutionLimits())
     with anyio.fail_after(30):
-        result = await executor.execute("pass", catalog=cat, stubs="", namespaces=namespaces(cat))
+        result = await executor.execute("pass", toolbox=box)
     assert result.ok, result.error
     assert source.calls == []  # never reached the upstream
     (answer,) = [frame for frame in backend.sandboxes[0].sent if frame.get("type") == "result"]
@@ -78,10 +82,9 @@ async def test_extra_arguments_pass_when_the_schema_allows_them() -> None:
         call = {"type": "call", "id": 0, "tool": "calc.echo", "arguments": {"text": "hi", "extra": 1}}
         return [encode_frame(nonce, {"type": "started"}) + encode_frame(nonce, call), encode_frame(nonce, DONE)]
 
-    source = FakeSource()
-    cat = catalog()
+    source = fake_source()
     executor = Executor(backend=ScriptedBackend(script), source=source, limits=ExecutionLimits())
     with anyio.fail_after(30):
-        result = await executor.execute("pass", catalog=cat, stubs="", namespaces=namespaces(cat))
+        result = await executor.execute("pass", toolbox=toolbox(stubs=""))
     assert result.ok, result.error
     assert len(source.calls) == 1

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import anyio
 import pytest
 
-from gateway.catalog import build_catalog
 from gateway.config import ExecutionLimits
 from gateway.errors import (
     ExecutionTimeoutError,
@@ -16,9 +13,9 @@ from gateway.errors import (
 )
 from gateway.executor import ExecutionHooks, Executor
 from gateway.sandbox import BaseSandboxBackend
-from gateway.stubs import job_namespaces, render_module
-from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult, ToolSpec
-from tests.executor._fleet import FakeSource, catalog, namespaces, run
+from gateway.testing import FunctionToolSource, RecordedCall
+from gateway.tools import JsonValue, ToolRef, ToolSpec
+from tests.executor._fleet import fake_source, run, toolbox
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +29,7 @@ async def test_prints_and_returns_ok(sandbox_backend: BaseSandboxBackend) -> Non
 
 
 async def test_gather_of_many_calls(sandbox_backend: BaseSandboxBackend) -> None:
-    source = FakeSource()
+    source = fake_source()
     code = """
 results = await asyncio.gather(*(calc.add(a=i, b=1) for i in range(200)))
 print(sum(r["sum"] for r in results))
@@ -63,7 +60,7 @@ print([(b.type, b.mime_type, b.data, b.text, b.uri) for b in blocks])
 
 
 async def test_arguments_are_mapped_to_original_names(sandbox_backend: BaseSandboxBackend) -> None:
-    source = FakeSource()
+    source = fake_source()
     code = (
         "await files.read_file('a.txt')\n"
         "await files.read_file(path='b.txt', max_lines=3)\n"
@@ -72,13 +69,13 @@ async def test_arguments_are_mapped_to_original_names(sandbox_backend: BaseSandb
     )
     result = await run(sandbox_backend, code, source=source)
     assert result.ok, result.error
-    assert [args for _, args in source.calls] == [
+    assert [call.arguments for call in source.calls] == [
         {"path": "a.txt"},
         {"path": "b.txt", "max-lines": 3},
         {"path": "c.txt"},
         {"path": "d.txt"},
     ]
-    assert {ref for ref, _ in source.calls} == {ToolRef(server="files", name="read-file")}
+    assert {call.ref for call in source.calls} == {ToolRef(server="files", name="read-file")}
 
 
 async def test_tool_error_is_catchable_in_the_code(sandbox_backend: BaseSandboxBackend) -> None:
@@ -446,8 +443,7 @@ async def test_with_the_rendered_stubs_of_the_catalog(sandbox_backend: BaseSandb
             },
         )
     ]
-    cat = build_catalog(specs)
-    source = FakeEcho()
+    source = FunctionToolSource(specs, handler=_echo_arguments)
     executor = Executor(backend=sandbox_backend, source=source, limits=ExecutionLimits())
     code = """
 import inspect
@@ -456,32 +452,28 @@ print(await my_files.read_file("a", class_="c"))
 help(my_files.read_file)
 """
     with anyio.fail_after(60):
-        result = await executor.execute(
-            code, catalog=cat, stubs=render_module(cat), namespaces=job_namespaces(cat), helpers=True
-        )
+        result = await executor.execute(code, toolbox=toolbox(specs=specs, stubs=None, helpers=True))
     assert result.ok, result.error
     lines = result.stdout.splitlines()
     assert lines[0] == "(path: 'str', max_lines: 'int | None' = None, class_: 'str | None' = None) -> 'Any'"
     assert lines[1] == "{'path': 'a', 'class': 'c'}"
     assert lines[2] == "# my_files.read_file"
-    assert source.calls == [(ToolRef(server="my-files", name="read.file"), {"path": "a", "class": "c"})]
+    assert [(call.ref, call.arguments) for call in source.calls] == [
+        (ToolRef(server="my-files", name="read.file"), {"path": "a", "class": "c"})
+    ]
 
 
-class FakeEcho(FakeSource):
-    async def call_tool(
-        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
-    ) -> ToolResult:
-        self.calls.append((ref, dict(arguments)))
-        return ToolResult(structured=dict(arguments), has_structured=True)
+async def _echo_arguments(call: RecordedCall) -> JsonValue:
+    return dict(call.arguments)
 
 
 async def test_concurrent_calls_are_bounded(sandbox_backend: BaseSandboxBackend) -> None:
-    source = FakeSource()
+    source = fake_source()
     code = "print(len(await asyncio.gather(*(calc.sleep(seconds=0.02) for _ in range(40)))))"
     result = await run(sandbox_backend, code, source=source, limits=ExecutionLimits(max_concurrent_calls=4))
     assert result.ok, result.error
     assert result.stdout == "40\n"
-    assert source.max_running == 4
+    assert source.max_in_flight == 4
 
 
 async def test_lone_surrogates_never_break_the_wire(sandbox_backend: BaseSandboxBackend) -> None:
@@ -514,12 +506,9 @@ async def test_huge_errors_fit_in_small_frames(sandbox_backend: BaseSandboxBacke
 
 
 async def test_broken_stubs_are_a_crash_before_the_code_starts(sandbox_backend: BaseSandboxBackend) -> None:
-    cat = catalog()
-    executor = Executor(backend=sandbox_backend, source=FakeSource(), limits=ExecutionLimits())
+    executor = Executor(backend=sandbox_backend, source=fake_source(), limits=ExecutionLimits())
     with anyio.fail_after(60):
-        result = await executor.execute(
-            "print('never')", catalog=cat, stubs="raise RuntimeError('bad stubs')", namespaces=namespaces(cat)
-        )
+        result = await executor.execute("print('never')", toolbox=toolbox(stubs="raise RuntimeError('bad stubs')"))
     assert result.error is not None
     assert result.error.kind == "crash"
     assert result.error.message == (

@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bridge.protocol import encode_frame
-from gateway.cli._run import _report  # pyright: ignore[reportPrivateUsage]
+from gateway.cli._cmd_run import _report  # pyright: ignore[reportPrivateUsage]
 from gateway.config import ExecutionLimits
-from gateway.orchestrator._prompt import format_execution
+from gateway.orchestrator import format_execution
 from gateway.server._tool import render_result
 from gateway.telemetry import Telemetry, trace_execution
 from tests.executor._fleet import run

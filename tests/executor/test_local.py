@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
@@ -11,9 +10,8 @@ import anyio
 import pytest
 
 from gateway.config import ExecutionLimits
-from gateway.sandbox import LocalProcessBackend
-from gateway.tools import CallOptions, JsonValue, ToolRef, ToolResult
-from tests.executor._fleet import FakeSource, run
+from gateway.testing import FunctionToolSource, LocalProcessBackend, RecordedCall
+from tests.executor._fleet import SPECS, run
 
 pytestmark = pytest.mark.anyio
 
@@ -27,21 +25,6 @@ async def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-class _Blocking(FakeSource):
-    """Signals when a call arrives and never answers it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.called = anyio.Event()
-
-    async def call_tool(
-        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
-    ) -> ToolResult:
-        self.called.set()
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
-
-
 async def test_cancellation_kills_the_runner_and_its_children(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     code = f"""
@@ -52,12 +35,19 @@ with open({str(pids)!r}, "w", encoding="utf-8") as f:
 await calc.sleep(seconds=600)
 """
     backend = LocalProcessBackend()
-    source = _Blocking()
+    called = anyio.Event()
+
+    async def block_forever(call: RecordedCall) -> str:
+        called.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    source = FunctionToolSource(SPECS, handler=block_forever)
     try:
         with anyio.fail_after(60):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(partial(run, backend, code, source=source))
-                await source.called.wait()
+                await called.wait()
                 tg.cancel_scope.cancel()
         runner, child = (int(pid) for pid in (await anyio.Path(pids).read_text(encoding="utf-8")).split())
         assert not await _alive(runner)

@@ -17,7 +17,7 @@ import pytest
 from gateway.app import Gateway, open_gateway
 from gateway.config import ExecutionLimits, GatewaySettings, StdioServerConfig
 from gateway.executor import ExecutionResult, Executor
-from gateway.sandbox._docker import DockerSandboxBackend
+from gateway.sandbox import DockerSandboxBackend
 from tests.sandbox._docker import count_owned_containers, docker_settings
 
 pytestmark = pytest.mark.anyio
@@ -56,7 +56,7 @@ async def hostile() -> AsyncIterator[Hostile]:
 async def run_hostile(hostile: Hostile, code: str, **limits: Any) -> ExecutionResult:
     """Run `code` under tight limits, then prove the gateway is healthy and nothing was left behind."""
     gateway, backend = hostile
-    view = await gateway.view()
+    toolbox = await gateway.toolbox()
     executor = Executor(
         backend=backend,
         source=gateway.source,
@@ -65,7 +65,7 @@ async def run_hostile(hostile: Hostile, code: str, **limits: Any) -> ExecutionRe
         ),
     )
     with anyio.fail_after(60):
-        result = await executor.execute(code, catalog=view.catalog, stubs=view.stubs, namespaces=view.namespaces)
+        result = await executor.execute(code, toolbox=toolbox)
     assert count_owned_containers(backend.owner) == 0, "a container was left behind"
     with anyio.fail_after(60):
         healthy = await gateway.execute(HEALTHY)

@@ -46,7 +46,7 @@ async def test_programs_follow_the_namespaces_in_the_prompt(bedrock: Serve, open
 @pytest.mark.anyio
 async def test_a_call_the_prompt_does_not_show_is_refused(open_demo_gateway: OpenGateway) -> None:
     async with open_demo_gateway() as gateway:
-        prompt = (await gateway.view()).prompt.text
+        prompt = (await gateway.toolbox()).prompt.text
     program = TRAVEL.program(Stubs.read(prompt), False)
     assert "get_team_members" in program
     # A long signature wrapped over several lines reads the same.

@@ -12,9 +12,8 @@ from anyio import wait_all_tasks_blocked
 from gateway.config import load_settings
 from gateway.errors import UnknownToolError
 from gateway.policy import ApprovalPolicy, ApprovalToolSource, FilteredToolSource
+from gateway.testing import FunctionToolSource, RecordedCall
 from gateway.tools import (
-    BaseToolSource,
-    CallOptions,
     JsonValue,
     TextContent,
     ToolAnnotations,
@@ -27,23 +26,17 @@ READ = ToolAnnotations(read_only=True)
 DESTRUCTIVE = ToolAnnotations(destructive=True)
 
 
-class RecordingSource(BaseToolSource):
-    """The seam's test double: a fixed list of tools; records calls and answers with the tool's ref."""
+def recording_source(specs: Sequence[ToolSpec]) -> FunctionToolSource:
+    """The fleet `specs`, answering every call with the tool's ref."""
 
-    def __init__(self, specs: Sequence[ToolSpec]) -> None:
-        self.specs = list(specs)
-        self.calls: list[tuple[ToolRef, Mapping[str, JsonValue]]] = []
+    async def answer(call: RecordedCall) -> str:
+        return f"called {call.ref}"
 
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        return list(self.specs)
+    return FunctionToolSource(specs, handler=answer)
 
-    async def call_tool(
-        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
-    ) -> ToolResult:
-        self.calls.append((ref, arguments))
-        if not any(spec.ref == ref for spec in self.specs):
-            raise UnknownToolError(f"no tool {ref}", server=ref.server)
-        return ToolResult(content=(TextContent(text=f"called {ref}"),))
+
+def calls(source: FunctionToolSource) -> list[tuple[ToolRef, Mapping[str, JsonValue]]]:
+    return [(call.ref, call.arguments) for call in source.calls]
 
 
 def spec(ref: str, annotations: ToolAnnotations | None = None) -> ToolSpec:
@@ -75,7 +68,7 @@ def names(specs: Sequence[ToolSpec]) -> list[str]:
 
 @pytest.mark.anyio
 async def test_enabled_and_disabled_patterns() -> None:
-    inner = RecordingSource(FLEET)
+    inner = recording_source(FLEET)
     source = FilteredToolSource(
         inner,
         enabled={"fs": ["*_file"], "git": None},
@@ -89,12 +82,12 @@ async def test_enabled_and_disabled_patterns() -> None:
     ]
     result = await source.call_tool(ref("fs/read_file"), {"path": "/x"})
     assert result.content == (TextContent(text="called fs/read_file"),)
-    assert inner.calls == [(ref("fs/read_file"), {"path": "/x"})]
+    assert calls(inner) == [(ref("fs/read_file"), {"path": "/x"})]
 
 
 @pytest.mark.anyio
 async def test_enabled_list_hides_everything_else() -> None:
-    source = FilteredToolSource(RecordingSource(FLEET), enabled={"git": ["git_log"]}, disabled={})
+    source = FilteredToolSource(recording_source(FLEET), enabled={"git": ["git_log"]}, disabled={})
     assert names(await source.list_tools()) == [
         "fs/read_file",
         "fs/write_file",
@@ -102,24 +95,24 @@ async def test_enabled_list_hides_everything_else() -> None:
         "git/git_log",
         "time/get_current_time",
     ]
-    empty = FilteredToolSource(RecordingSource(FLEET), enabled={"time": []}, disabled={})
+    empty = FilteredToolSource(recording_source(FLEET), enabled={"time": []}, disabled={})
     assert "time/get_current_time" not in names(await empty.list_tools())
 
 
 @pytest.mark.anyio
 async def test_calls_to_hidden_tools_are_refused() -> None:
-    inner = RecordingSource(FLEET)
+    inner = recording_source(FLEET)
     source = FilteredToolSource(inner, enabled={}, disabled={"fs": ["delete_*"]})
     with pytest.raises(UnknownToolError) as caught:
         await source.call_tool(ref("fs/delete_file"), {})
     assert caught.value.server == "fs"
     assert "fs/delete_file" in str(caught.value) and "disabled_tools" in str(caught.value)
-    assert inner.calls == []
+    assert calls(inner) == []
 
 
 @pytest.mark.anyio
 async def test_find_tool_sees_what_list_tools_sees() -> None:
-    source = FilteredToolSource(RecordingSource(FLEET), enabled={"git": ["git_log"]}, disabled={"fs": ["delete_*"]})
+    source = FilteredToolSource(recording_source(FLEET), enabled={"git": ["git_log"]}, disabled={"fs": ["delete_*"]})
     assert await source.find_tool(ref("fs/read_file")) == FLEET[0]
     assert await source.find_tool(ref("git/git_log")) == FLEET[3]
     for hidden in ("fs/delete_file", "git/git_commit", "fs/nope", "ghost/x"):
@@ -131,7 +124,7 @@ async def test_find_tool_sees_what_list_tools_sees() -> None:
 
 @pytest.mark.anyio
 async def test_patterns_are_case_sensitive() -> None:
-    source = FilteredToolSource(RecordingSource(FLEET), enabled={}, disabled={"fs": ["READ_*"]})
+    source = FilteredToolSource(recording_source(FLEET), enabled={}, disabled={"fs": ["READ_*"]})
     assert "fs/read_file" in names(await source.list_tools())
 
 
@@ -143,7 +136,7 @@ async def test_filter_from_settings(tmp_path: Path) -> None:
         '[servers.git]\ncommand = "y"\n',
         encoding="utf-8",
     )
-    source = FilteredToolSource.from_settings(RecordingSource(FLEET), load_settings(config_file=config, environ={}))
+    source = FilteredToolSource.from_settings(recording_source(FLEET), load_settings(config_file=config, environ={}))
     assert names(await source.list_tools()) == [
         "fs/read_file",
         "git/git_log",
@@ -238,11 +231,11 @@ POLICY = ApprovalPolicy(tools={"fs/delete_*": "deny"})  # destructive → ask by
 
 @pytest.mark.anyio
 async def test_allowed_calls_go_through_without_asking() -> None:
-    inner, asker = RecordingSource(FLEET), Asker(False)
+    inner, asker = recording_source(FLEET), Asker(False)
     source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
     result = await source.call_tool(ref("fs/read_file"), {"path": "a"}, options={"timeout_s": 1.0})
     assert not result.is_error
-    assert inner.calls == [(ref("fs/read_file"), {"path": "a"})]
+    assert calls(inner) == [(ref("fs/read_file"), {"path": "a"})]
     assert asker.asked == []
     assert names(await source.list_tools()) == names(FLEET)
     assert source.policy is POLICY
@@ -250,47 +243,47 @@ async def test_allowed_calls_go_through_without_asking() -> None:
 
 @pytest.mark.anyio
 async def test_denied_calls_are_tool_errors_and_never_reach_the_server() -> None:
-    inner, asker = RecordingSource(FLEET), Asker(True)
+    inner, asker = recording_source(FLEET), Asker(True)
     source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
     text = refusal_text(await source.call_tool(ref("fs/delete_file"), {}))
     assert text == (
         "Call to fs/delete_file was denied by the gateway's approval policy (approval.tools['fs/delete_*'] = 'deny')."
     )
-    assert inner.calls == [] and asker.asked == []
+    assert calls(inner) == [] and asker.asked == []
 
 
 @pytest.mark.anyio
 async def test_ask_approved() -> None:
-    inner, asker = RecordingSource(FLEET), Asker(True)
+    inner, asker = recording_source(FLEET), Asker(True)
     source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
     result = await source.call_tool(ref("fs/write_file"), {"path": "a", "text": "b"})
     assert not result.is_error
     assert asker.asked == [(ref("fs/write_file"), FLEET[1], {"path": "a", "text": "b"})]
-    assert inner.calls == [(ref("fs/write_file"), {"path": "a", "text": "b"})]
+    assert calls(inner) == [(ref("fs/write_file"), {"path": "a", "text": "b"})]
 
 
 @pytest.mark.anyio
 async def test_ask_declined() -> None:
-    inner, asker = RecordingSource(FLEET), Asker(False)
+    inner, asker = recording_source(FLEET), Asker(False)
     source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
     text = refusal_text(await source.call_tool(ref("fs/write_file"), {}))
     assert text == "The user declined the call to fs/write_file; it was not made."
-    assert inner.calls == []
+    assert calls(inner) == []
 
 
 @pytest.mark.anyio
 async def test_ask_without_a_way_to_ask_is_refused() -> None:
-    inner = RecordingSource(FLEET)
+    inner = recording_source(FLEET)
     source = ApprovalToolSource(inner, policy=POLICY, ask=None)
     text = refusal_text(await source.call_tool(ref("fs/write_file"), {}))
     assert "needs the user's approval (approval.destructive" in text
     assert "cannot be asked" in text
-    assert inner.calls == []
+    assert calls(inner) == []
 
 
 @pytest.mark.anyio
 async def test_unlisted_tools_are_still_checked() -> None:
-    inner = RecordingSource(FLEET)
+    inner = recording_source(FLEET)
     source = ApprovalToolSource(inner, policy=ApprovalPolicy(tools={"ghost/*": "deny"}), ask=None)
     assert refusal_text(await source.call_tool(ref("ghost/boo"), {})).startswith("Call to ghost/boo was denied")
     with pytest.raises(UnknownToolError):  # allowed by policy: the inner source answers for itself
@@ -299,28 +292,28 @@ async def test_unlisted_tools_are_still_checked() -> None:
 
 @pytest.mark.anyio
 async def test_wrappers_compose() -> None:
-    inner = RecordingSource(FLEET)
+    inner = recording_source(FLEET)
     filtered = FilteredToolSource(inner, enabled={}, disabled={"fs": ["delete_*"]})
     source = ApprovalToolSource(filtered, policy=ApprovalPolicy(destructive="deny"), ask=None)
     assert "fs/delete_file" not in names(await source.list_tools())
     with pytest.raises(UnknownToolError):
         await source.call_tool(ref("fs/delete_file"), {})
     assert refusal_text(await source.call_tool(ref("fs/write_file"), {})).startswith("Call to fs/write_file was denied")
-    assert inner.calls == []
+    assert calls(inner) == []
 
 
 @pytest.mark.anyio
 async def test_a_tool_that_becomes_destructive_is_asked_about_from_then_on() -> None:
     """The policy's answer is reused per tool only while the server lists the same spec."""
-    inner, asker = RecordingSource([spec("db/query", READ)]), Asker(False)
+    inner, asker = recording_source([spec("db/query", READ)]), Asker(False)
     source = ApprovalToolSource(inner, policy=ApprovalPolicy(), ask=asker)
     for _ in range(2):
         assert not (await source.call_tool(ref("db/query"), {})).is_error
-    inner.specs = [spec("db/query", DESTRUCTIVE)]  # the server re-listed its tools (tools/list_changed)
+    inner.relist([spec("db/query", DESTRUCTIVE)])  # the server re-listed its tools (tools/list_changed)
     assert refusal_text(await source.call_tool(ref("db/query"), {})) == (
         "The user declined the call to db/query; it was not made."
     )
-    assert len(inner.calls) == 2 and len(asker.asked) == 1
+    assert len(calls(inner)) == 2 and len(asker.asked) == 1
 
 
 class SlowAsker:
@@ -342,18 +335,18 @@ class SlowAsker:
 
 @pytest.mark.anyio
 async def test_questions_are_asked_one_at_a_time() -> None:
-    inner, asker = RecordingSource(FLEET), SlowAsker()
+    inner, asker = recording_source(FLEET), SlowAsker()
     source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             for i in range(3):
                 tg.start_soon(source.call_tool, ref("fs/write_file"), {"n": i})
-    assert (asker.asked, asker.most_active, len(inner.calls)) == (3, 1, 3)
+    assert (asker.asked, asker.most_active, len(calls(inner))) == (3, 1, 3)
 
 
 @pytest.mark.anyio
 async def test_a_decline_sticks_for_the_wrappers_life() -> None:
-    inner, asker = RecordingSource(FLEET), Asker(False)
+    inner, asker = recording_source(FLEET), Asker(False)
     source = ApprovalToolSource(inner, policy=POLICY, ask=asker)
     for _ in range(3):
         assert refusal_text(await source.call_tool(ref("fs/write_file"), {})).startswith("The user declined")

@@ -17,14 +17,14 @@ import anyio
 
 from gateway.config import SandboxSettings
 from gateway.errors import GatewayError
-from gateway.sandbox._engine import connect_engine
-from gateway.sandbox._image import (
+from gateway.sandbox import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_BOOTSTRAP_TAG,
     ImageBuildOptions,
     build_image,
     image_status,
 )
+from gateway.sandbox._engine import connect_engine
 from tests._support import require
 
 __all__ = ["CUSTOM_TEST_IMAGE", "TEST_IMAGE", "USER_IMAGE", "count_owned_containers", "docker_settings", "user_image"]

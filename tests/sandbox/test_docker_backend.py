@@ -15,17 +15,16 @@ import pytest
 from bridge.protocol import FrameDecoder, encode_frame, new_nonce
 from gateway.config import ExecutionLimits
 from gateway.errors import SandboxUnavailableError
-from gateway.sandbox import create_backend
-from gateway.sandbox._base import BaseSandbox
-from gateway.sandbox._docker import (
+from gateway.sandbox import (
     LABEL_HOST,
     LABEL_OWNER,
     LABEL_PID,
-    READ_CHUNK_BYTES,
-    UNREAD_PAUSE_BYTES,
+    BaseSandbox,
     DockerSandbox,
     DockerSandboxBackend,
+    create_backend,
 )
+from gateway.sandbox._docker import READ_CHUNK_BYTES, UNREAD_PAUSE_BYTES
 from gateway.sandbox._engine import connect_engine
 from gateway.sandbox._runtime import bridge_digest
 from tests.sandbox._docker import count_owned_containers, docker_settings, user_image

@@ -27,12 +27,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.protocol import FrameDecoder, FrameError, encode_frame
-from gateway.catalog import build_catalog
 from gateway.config import ExecutionLimits
 from gateway.executor import Executor
 from gateway.executor._frames import parse_frame
 from gateway.tools import BaseToolSource, CallOptions, JsonValue, TextContent, ToolRef, ToolResult, ToolSpec
-from tests.executor._fleet import namespaces
+from tests.executor._fleet import toolbox
 from tests.security._scripted import ScriptedBackend
 
 FRAMES_REQUIRED = 100_000
@@ -253,7 +252,7 @@ def _script(seed: int, frames: int, call_share: float, ending: int) -> Callable[
 
 def test_fuzz_the_dispatcher() -> None:
     counted = {"frames": 0, "executions": 0}
-    cat = build_catalog(SPECS)
+    box = toolbox(specs=SPECS, stubs="")
     started = time.perf_counter()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -272,7 +271,7 @@ def test_fuzz_the_dispatcher() -> None:
 
         async def go() -> None:
             with anyio.fail_after(30):
-                result = await executor.execute("pass", catalog=cat, stubs="", namespaces=namespaces(cat))
+                result = await executor.execute("pass", toolbox=box)
             for text in (result.stdout, result.stderr):
                 assert len(text.encode()) <= LIMITS.max_output_bytes + 200
             if result.error is not None:

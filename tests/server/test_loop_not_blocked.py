@@ -7,8 +7,7 @@ from blockbuster import blockbuster_ctx
 from mcp import Client
 
 from gateway.config import GatewaySettings
-from gateway.sandbox import BaseSandboxBackend, LocalProcessBackend
-from gateway.sandbox._docker import DockerSandboxBackend
+from gateway.sandbox import BaseSandboxBackend, DockerSandboxBackend, LocalProcessBackend
 from gateway.server import open_server
 from tests.sandbox._docker import docker_settings
 from tests.servers import everything_server

@@ -6,7 +6,7 @@ import ast
 import contextlib
 import io
 
-from bridge._tools import StubIndex, make_help
+from bridge._stub_index import StubIndex, make_help
 from gateway.stubs import render_module
 from tests.stubs._corpus import real_catalog
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 
-from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend, SandboxInfo
+from gateway.sandbox import BaseSandbox, BaseSandboxBackend, SandboxInfo
 
 
 class IdleSandbox(BaseSandbox):

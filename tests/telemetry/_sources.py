@@ -1,8 +1,9 @@
 """A plain tool source over real MCP SDK clients, for driving the traced wrappers directly.
 
-A stand-in for the upstream fleet behind the same `BaseToolSource` seam: real servers, real SDK
-client, no reconnects or catalog. It forwards `options["meta"]` as the request `_meta`, which is
-what the fleet does with the `traceparent` `TracedToolSource` injects.
+A stand-in for the upstream fleet behind the same `BaseToolSource` seam: a `FunctionToolSource` whose
+handler forwards to real SDK clients (real servers, no reconnects or catalog). It forwards
+`options["meta"]` as the request `_meta`, which is what the fleet does with the `traceparent` that
+`TracedToolSource` injects.
 """
 
 from __future__ import annotations
@@ -15,26 +16,17 @@ from mcp import Client, StdioServerParameters
 from mcp_types import RequestParamsMeta
 from mcp_types import TextContent as SdkText
 
-from gateway.tools import BaseToolSource, CallOptions, JsonValue, TextContent, ToolRef, ToolResult, ToolSpec
+from gateway.testing import FunctionToolSource, RecordedCall
+from gateway.tools import TextContent, ToolResult, ToolSpec
 
 
-class ClientToolSource(BaseToolSource):
-    def __init__(self, clients: Mapping[str, Client]) -> None:
-        self._clients = dict(clients)
+def client_tool_source(clients: Mapping[str, Client], specs: Sequence[ToolSpec]) -> FunctionToolSource:
+    """`specs` answered by the real SDK clients, forwarding `options["meta"]` as the request `_meta`."""
 
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        specs: list[ToolSpec] = []
-        for server, client in self._clients.items():
-            listed = await client.list_tools()
-            specs += [ToolSpec(server=server, name=tool.name) for tool in listed.tools]
-        return specs
-
-    async def call_tool(
-        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
-    ) -> ToolResult:
-        meta: dict[str, Any] = dict((options or {}).get("meta", {}))
-        result = await self._clients[ref.server].call_tool(
-            ref.name, dict(arguments), meta=cast(RequestParamsMeta, meta) if meta else None
+    async def forward(call: RecordedCall) -> ToolResult:
+        meta: dict[str, Any] = dict((call.options or {}).get("meta", {}))
+        result = await clients[call.ref.server].call_tool(
+            call.ref.name, dict(call.arguments), meta=cast(RequestParamsMeta, meta) if meta else None
         )
         return ToolResult(
             content=tuple(TextContent(text=block.text) for block in result.content if isinstance(block, SdkText)),
@@ -43,9 +35,16 @@ class ClientToolSource(BaseToolSource):
             is_error=bool(result.is_error),
         )
 
+    return FunctionToolSource(specs, handler=forward)
+
 
 @asynccontextmanager
-async def open_clients(servers: Mapping[str, StdioServerParameters]) -> AsyncGenerator[ClientToolSource]:
+async def open_clients(servers: Mapping[str, StdioServerParameters]) -> AsyncGenerator[FunctionToolSource]:
     async with AsyncExitStack() as stack:
         clients = {key: await stack.enter_async_context(Client(params)) for key, params in servers.items()}
-        yield ClientToolSource(clients)
+        specs = [
+            ToolSpec(server=server, name=tool.name)
+            for server, client in clients.items()
+            for tool in (await client.list_tools()).tools
+        ]
+        yield client_tool_source(clients, specs)

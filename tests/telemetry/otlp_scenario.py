@@ -25,11 +25,10 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from opentelemetry import trace
 
-from gateway.catalog import build_catalog
-from gateway.config import ExecutionLimits, SandboxSettings, StdioServerConfig
+from gateway.config import ExecutionLimits, GatewaySettings, SandboxSettings, StdioServerConfig
 from gateway.executor import Executor
 from gateway.sandbox import BaseSandboxBackend, LocalProcessBackend, create_backend
-from gateway.stubs import job_namespaces, render_module
+from gateway.stubs import build_toolbox
 from gateway.telemetry import (
     TelemetryServerMiddleware,
     TracedSandboxBackend,
@@ -75,8 +74,7 @@ async def main(docker: bool) -> None:
         ):
             await fleet.wait_ready(30)
             source = TracedToolSource(fleet, telemetry, transports=transports_for(servers))
-            catalog = build_catalog(await source.list_tools())
-            stubs, namespaces = render_module(catalog), job_namespaces(catalog)
+            toolbox = build_toolbox(await source.list_tools(), settings=GatewaySettings())
             executor = Executor(backend=backend, source=source, limits=limits)
             if docker:
                 await anyio.sleep(3)  # let the warm pool fill, so the trace shows a warm start
@@ -89,7 +87,7 @@ async def main(docker: bool) -> None:
             async def execute_code(code: str) -> str:
                 """Run Python code against the fleet (stand-in for the gateway's one tool)."""
                 with trace_execution(telemetry, code=code) as execution:
-                    result = await executor.execute(code, catalog=catalog, stubs=stubs, namespaces=namespaces)
+                    result = await executor.execute(code, toolbox=toolbox)
                     execution.finish(result)
                 trace_id = f"{trace.get_current_span().get_span_context().trace_id:032x}"
                 runs.append({"trace_id": trace_id, "stdout": result.stdout, "error": str(result.error or "")})

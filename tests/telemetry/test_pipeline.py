@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
 import pytest
 
-from gateway.catalog import build_catalog
-from gateway.config import ExecutionLimits, StdioServerConfig
+from gateway.config import ExecutionLimits, GatewaySettings, StdioServerConfig
 from gateway.executor import Executor
-from gateway.sandbox import LocalProcessBackend
-from gateway.sandbox._docker import DockerSandboxBackend
-from gateway.stubs import job_namespaces, render_module
+from gateway.sandbox import DockerSandboxBackend, LocalProcessBackend
+from gateway.stubs import build_toolbox
 from gateway.telemetry import TracedSandboxBackend, TracedToolSource, trace_execution, transports_for
-from gateway.tools import BaseToolSource, CallOptions, JsonValue, ToolRef, ToolResult, ToolSpec
+from gateway.testing import FunctionToolSource
 from gateway.upstream import connect_fleet
 from tests._support import require
 from tests.sandbox._docker import docker_settings
@@ -59,13 +56,11 @@ async def test_executor_and_fleet_produce_one_trace(recorded: Recorded, tmp_path
         async with connect_fleet(servers) as fleet:
             await fleet.wait_ready(30)
             source = TracedToolSource(fleet, telemetry, transports=transports_for(servers))
-            catalog = build_catalog(await source.list_tools())
+            toolbox = build_toolbox(await source.list_tools(), settings=GatewaySettings())
             async with TracedSandboxBackend(LocalProcessBackend(), telemetry) as backend:
                 executor = Executor(backend=backend, source=source, limits=ExecutionLimits())
                 with trace_execution(telemetry, code=CODE) as execution:
-                    result = await executor.execute(
-                        CODE, catalog=catalog, stubs=render_module(catalog), namespaces=job_namespaces(catalog)
-                    )
+                    result = await executor.execute(CODE, toolbox=toolbox)
                     execution.finish(result)
     assert result.error is None, result.error
     assert "refused:" in result.stdout and "UTC" in result.stdout
@@ -105,9 +100,11 @@ async def test_docker_warm_start_and_pool_size(recorded: Recorded) -> None:
                 await anyio.sleep(0.05)
             (gauge,) = points(recorded.metrics.get_metrics_data(), "ptc.sandbox.pool.size")
             assert (gauge.value, dict(gauge.attributes)) == (1, {"ptc.sandbox.backend": "docker"})
-            executor = Executor(backend=backend, source=TracedToolSource(EmptySource(), telemetry), limits=limits)
+            executor = Executor(
+                backend=backend, source=TracedToolSource(FunctionToolSource(), telemetry), limits=limits
+            )
             with trace_execution(telemetry, code="print(6 * 7)") as execution:
-                result = await executor.execute("print(6 * 7)", catalog=build_catalog([]), stubs="", namespaces=[])
+                result = await executor.execute("print(6 * 7)", toolbox=build_toolbox([], settings=GatewaySettings()))
                 execution.finish(result)
     assert result.error is None and result.stdout.strip() == "42"
     (acquire,) = [s for s in recorded.spans.get_finished_spans() if s.name == "sandbox.acquire"]
@@ -115,15 +112,3 @@ async def test_docker_warm_start_and_pool_size(recorded: Recorded) -> None:
     assert (attributes["ptc.sandbox.backend"], attributes["ptc.sandbox.start"]) == ("docker", "warm")
     (start,) = points(recorded.metrics.get_metrics_data(), "ptc.sandbox.start.duration")
     assert dict(start.attributes) == {"ptc.sandbox.backend": "docker", "ptc.sandbox.start": "warm"}
-
-
-class EmptySource(BaseToolSource):
-    """No upstream at all: the program calls no tools."""
-
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        return []
-
-    async def call_tool(
-        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
-    ) -> ToolResult:
-        raise AssertionError(f"unexpected call to {ref}")

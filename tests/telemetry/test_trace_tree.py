@@ -17,10 +17,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway.executor import ExecutionResult
 from gateway.telemetry import TracedSandboxBackend, TracedToolSource, trace_execution
+from gateway.testing import FunctionToolSource
 from gateway.tools import JsonValue, ToolRef, ToolResult
 from tests._support import require
 from tests.telemetry._doubles import PoolBackend
-from tests.telemetry._sources import ClientToolSource, open_clients
+from tests.telemetry._sources import open_clients
 from tests.telemetry.conftest import TIME_SERVER, Recorded, sdk_server_params
 
 CODE = """\
@@ -39,7 +40,7 @@ CALLS: list[tuple[str, str, dict[str, JsonValue]]] = [
 ]
 
 
-async def run_execution(recorded: Recorded, fleet: ClientToolSource, backend: PoolBackend) -> list[ToolResult]:
+async def run_execution(recorded: Recorded, fleet: FunctionToolSource, backend: PoolBackend) -> list[ToolResult]:
     """What the executor does, reduced to what tracing sees: acquire, then concurrent bridged calls."""
     telemetry = recorded.telemetry
     source = TracedToolSource(fleet, telemetry, transports={"inventory": "pipe", "time": "pipe"})

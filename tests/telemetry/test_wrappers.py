@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -15,7 +14,7 @@ from opentelemetry.trace import StatusCode
 
 from gateway.errors import SandboxUnavailableError, ServerUnavailableError
 from gateway.executor import ExecutionFailure, ExecutionResult
-from gateway.models import BaseModelClient, Message, ModelRequest, ModelResponse, TextBlock, Usage
+from gateway.models import Message, ModelRequest, ModelResponse, TextBlock, Usage
 from gateway.telemetry import (
     CaptureSettings,
     Telemetry,
@@ -26,7 +25,8 @@ from gateway.telemetry import (
     trace_agent,
     trace_execution,
 )
-from gateway.tools import BaseToolSource, CallOptions, JsonValue, TextContent, ToolRef, ToolResult, ToolSpec
+from gateway.testing import FunctionModelClient, FunctionToolSource, RecordedCall
+from gateway.tools import CallOptions, TextContent, ToolRef, ToolResult, ToolSpec
 from tests.telemetry._doubles import PoolBackend
 from tests.telemetry.conftest import Recorded, recording_telemetry
 from tests.telemetry.test_trace_tree import points
@@ -34,36 +34,31 @@ from tests.telemetry.test_trace_tree import points
 REF = ToolRef(server="crm", name="find_customer")
 
 
-class RecordingSource(BaseToolSource):
-    """Returns a fixed result (or raises) and keeps the options each call received."""
+def recording_source(result: ToolResult | Exception) -> FunctionToolSource:
+    """One tool that returns `result` (or raises it); the source records each call's options."""
 
-    def __init__(self, result: ToolResult | Exception) -> None:
-        self.result = result
-        self.options: list[CallOptions | None] = []
+    async def answer(call: RecordedCall) -> ToolResult:
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        return [ToolSpec(server=REF.server, name=REF.name)]
-
-    async def call_tool(
-        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
-    ) -> ToolResult:
-        self.options.append(options)
-        if isinstance(self.result, Exception):
-            raise self.result
-        return self.result
+    return FunctionToolSource([ToolSpec(server=REF.server, name=REF.name)], handler=answer)
 
 
-class ScriptedModel(BaseModelClient):
-    @property
-    def model_id(self) -> str:
-        return "anthropic.claude-test-v1:0"
+def options_of(source: FunctionToolSource) -> list[CallOptions | None]:
+    return [call.options for call in source.calls]
 
-    async def request(self, request: ModelRequest) -> ModelResponse:
-        return ModelResponse(
-            message=Message(role="assistant", content=(TextBlock(text="four names"),)),
-            stop_reason="end_turn",
-            usage=Usage(input_tokens=1200, output_tokens=35, cache_read_input_tokens=1000),
-        )
+
+def four_names(request: ModelRequest) -> ModelResponse:
+    return ModelResponse(
+        message=Message(role="assistant", content=(TextBlock(text="four names"),)),
+        stop_reason="end_turn",
+        usage=Usage(input_tokens=1200, output_tokens=35, cache_read_input_tokens=1000),
+    )
+
+
+def scripted_model() -> FunctionModelClient:
+    return FunctionModelClient(four_names, model_id="anthropic.claude-test-v1:0")
 
 
 def only(recorded: Recorded) -> ReadableSpan:
@@ -76,22 +71,22 @@ OK = ToolResult(content=(TextContent(text="Ada"),), structured={"name": "Ada"}, 
 
 @pytest.mark.anyio
 async def test_disabled_telemetry_passes_calls_through_untouched() -> None:
-    inner = RecordingSource(OK)
+    inner = recording_source(OK)
     source = TracedToolSource(inner, Telemetry.disabled())
     options: CallOptions = {"timeout_s": 3.0}
     assert await source.call_tool(REF, {"q": "x"}, options=options) is OK
-    assert inner.options == [options], "no traceparent when nothing records"
+    assert options_of(inner) == [options], "no traceparent when nothing records"
 
 
 @pytest.mark.anyio
 async def test_traceparent_joins_existing_meta_and_names_the_client_span(recorded: Recorded) -> None:
-    inner = RecordingSource(OK)
+    inner = recording_source(OK)
     source = TracedToolSource(inner, recorded.telemetry, transports={"crm": "tcp"})
     await source.call_tool(REF, {"q": "x"}, options={"timeout_s": 3.0, "meta": {"tenant": "acme"}})
     span = only(recorded)
     context = span.get_span_context()
     assert context is not None
-    (sent,) = inner.options
+    (sent,) = options_of(inner)
     assert sent is not None and sent.get("timeout_s") == 3.0
     meta = dict(sent.get("meta", {}))
     version, trace_id, parent_id, flags = str(meta.pop("traceparent")).split("-")
@@ -103,7 +98,7 @@ async def test_traceparent_joins_existing_meta_and_names_the_client_span(recorde
 
 @pytest.mark.anyio
 async def test_a_failing_server_marks_the_span_and_the_error_propagates(recorded: Recorded) -> None:
-    source = TracedToolSource(RecordingSource(ServerUnavailableError("crm is down", server="crm")), recorded.telemetry)
+    source = TracedToolSource(recording_source(ServerUnavailableError("crm is down", server="crm")), recorded.telemetry)
     with pytest.raises(ServerUnavailableError):
         await source.call_tool(REF, {})
     span = only(recorded)
@@ -118,7 +113,7 @@ async def test_a_failing_server_marks_the_span_and_the_error_propagates(recorded
 async def test_content_capture_is_opt_in_and_capped() -> None:
     rec, _, _ = recording_telemetry(CaptureSettings(content=True, max_chars=12))
     try:
-        source = TracedToolSource(RecordingSource(OK), rec.telemetry)
+        source = TracedToolSource(recording_source(OK), rec.telemetry)
         await source.call_tool(REF, {"query": "a long search phrase"})
         attributes = only(rec).attributes
         assert attributes is not None
@@ -166,7 +161,7 @@ def test_no_sandbox_is_outcome_unavailable_and_reraised(recorded: Recorded) -> N
 
 @pytest.mark.anyio
 async def test_model_requests_are_genai_chat_spans_with_usage(recorded: Recorded) -> None:
-    model = TracedModelClient(ScriptedModel(), recorded.telemetry)
+    model = TracedModelClient(scripted_model(), recorded.telemetry)
     request = ModelRequest(system="s", messages=(Message(role="user", content=(TextBlock(text="q"),)),))
     await model.request(request)
     span = only(recorded)
@@ -208,7 +203,7 @@ async def test_server_middleware_records_server_operation_duration(recorded: Rec
 
 @pytest.mark.anyio
 async def test_agent_span_parents_the_chat_spans_and_records_a_failure(recorded: Recorded) -> None:
-    model = TracedModelClient(ScriptedModel(), recorded.telemetry)
+    model = TracedModelClient(scripted_model(), recorded.telemetry)
     request = ModelRequest(system="s", messages=(Message(role="user", content=(TextBlock(text="q"),)),))
     with (
         pytest.raises(SandboxUnavailableError),

@@ -14,7 +14,7 @@ import sys
 from typing import Any, cast
 
 from gateway.app import open_gateway
-from gateway.cli._common import add_fleet_options, load_fleet_settings
+from gateway.cli._common import FLEET_READY_TIMEOUT_S, add_fleet_options, load_fleet_settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.models import BedrockModelClient
 from gateway.orchestrator import Hooks, Mode, RunResult, ask
@@ -23,8 +23,6 @@ from gateway.telemetry import TracedModelClient, trace_agent
 __all__ = ["register"]
 
 logger = logging.getLogger(__name__)
-
-FLEET_READY_TIMEOUT_S = 60.0
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: ignore[reportPrivateUsage]

@@ -8,7 +8,7 @@ from typing import Protocol, Self, runtime_checkable
 import anyio
 from opentelemetry.trace import StatusCode
 
-from gateway.sandbox._base import BaseSandbox, BaseSandboxBackend
+from gateway.sandbox import BaseSandbox, BaseSandboxBackend
 from gateway.telemetry import _names as n
 from gateway.telemetry._telemetry import Telemetry
 

@@ -14,17 +14,15 @@ import anyio
 import anyio.to_thread
 
 from gateway.app import open_gateway
-from gateway.cli._common import add_fleet_options, load_fleet_settings
+from gateway.cli._common import FLEET_READY_TIMEOUT_S, add_fleet_options, load_fleet_settings
 from gateway.errors import ConfigError
 from gateway.executor import ExecutionResult
 from gateway.policy import AskFn
 from gateway.tools import JsonValue, ToolRef, ToolSpec
 
-__all__ = ["READY_TIMEOUT_S", "register"]
+__all__ = ["register"]
 
 logger = logging.getLogger(__name__)
-
-READY_TIMEOUT_S = 60.0
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: ignore[reportPrivateUsage]
@@ -41,9 +39,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     parser.add_argument(
         "--wait",
         type=float,
-        default=READY_TIMEOUT_S,
+        default=FLEET_READY_TIMEOUT_S,
         metavar="SECONDS",
-        help=f"longest wait for the servers' first connection attempts (default {READY_TIMEOUT_S:g})",
+        help=f"longest wait for the servers' first connection attempts (default {FLEET_READY_TIMEOUT_S:g})",
     )
     parser.add_argument(
         "--timeout", type=float, default=None, metavar="SECONDS", help="override [limits] execution_timeout_s"
@@ -93,13 +91,12 @@ def _approver(args: argparse.Namespace) -> AskFn | None:
         return approve_all
     if args.file == "-" or not sys.stdin.isatty():
         return None
-    lock = anyio.Lock()  # one question at a time, even when the code gathers calls
 
+    # One question at a time even when the code gathers calls: ApprovalToolSource serialises its asks.
     async def prompt(ref: ToolRef, spec: ToolSpec, arguments: Mapping[str, JsonValue]) -> bool:
         shown = json.dumps(arguments, ensure_ascii=False)
         question = f"ptc-gateway: allow {ref}({shown[:500]})? [y/N] "
-        async with lock:
-            answer = await anyio.to_thread.run_sync(_ask_terminal, question)
+        answer = await anyio.to_thread.run_sync(_ask_terminal, question)
         return answer.strip().lower() in ("y", "yes")
 
     return prompt

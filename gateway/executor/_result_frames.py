@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bridge.protocol import ResultMessage, encode_frame
+from bridge.protocol import TOOL_ERROR, ResultMessage, encode_frame
 from gateway.catalog import CatalogTool
 from gateway.tools import Content, JsonValue, TextContent, ToolResult
 
@@ -74,7 +74,7 @@ def result_frame(
 
 
 def error_message(call_id: int, text: str) -> ResultMessage:
-    return {"type": "result", "id": call_id, "ok": False, "error": {"type": "ToolError", "message": text}}
+    return {"type": "result", "id": call_id, "ok": False, "error": {"type": TOOL_ERROR, "message": text}}
 
 
 def content_block(block: Content) -> dict[str, JsonValue]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli._common import add_fleet_options, load_fleet_settings
-from gateway.sandbox._image import (
+from gateway.sandbox import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_BOOTSTRAP_TAG,
     ImageBuildOptions,

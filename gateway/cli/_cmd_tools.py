@@ -8,19 +8,14 @@ import logging
 import sys
 from typing import Any, Literal
 
-from gateway.catalog import Catalog, build_catalog
-from gateway.cli._common import add_fleet_options, load_fleet_settings
-from gateway.config import GatewaySettings
-from gateway.policy import FilteredToolSource
-from gateway.stubs import catalog_json, render_module, render_prompt
+from gateway.app import fleet_source
+from gateway.cli._common import FLEET_READY_TIMEOUT_S, add_fleet_options, load_fleet_settings
+from gateway.stubs import Toolbox, build_toolbox, catalog_json
 from gateway.upstream import connect_fleet
 
-__all__ = ["READY_TIMEOUT_S", "register", "render_catalog"]
+__all__ = ["register", "render_catalog"]
 
 logger = logging.getLogger(__name__)
-
-READY_TIMEOUT_S = 60.0
-"""How long `tools` waits for every server's first connection attempt by default."""
 
 Format = Literal["python", "json", "prompt"]
 
@@ -40,24 +35,22 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     parser.add_argument(
         "--wait",
         type=float,
-        default=READY_TIMEOUT_S,
+        default=FLEET_READY_TIMEOUT_S,
         metavar="SECONDS",
-        help=f"longest wait for the servers' first connection attempts (default {READY_TIMEOUT_S:g})",
+        help=f"longest wait for the servers' first connection attempts (default {FLEET_READY_TIMEOUT_S:g})",
     )
     parser.set_defaults(handler=_tools)
 
 
-def render_catalog(catalog: Catalog, settings: GatewaySettings, output: Format) -> str:
+def render_catalog(toolbox: Toolbox, output: Format) -> str:
     """The text `tools --format <output>` prints."""
     match output:
         case "python":
-            return render_module(catalog)
+            return toolbox.stubs
         case "json":
-            return json.dumps(catalog_json(catalog), indent=2, ensure_ascii=False) + "\n"
+            return json.dumps(catalog_json(toolbox.catalog), indent=2, ensure_ascii=False) + "\n"
         case "prompt":
-            prompt = render_prompt(
-                catalog, settings=settings.stubs, limits=settings.limits, tool_name=settings.serve.tool_name
-            )
+            prompt = toolbox.prompt
             logger.info(
                 "stubs: %d bytes, JSON definitions: %d bytes (ratio %.2f), %s prompt",
                 prompt.stub_bytes,
@@ -82,8 +75,8 @@ async def _tools(args: argparse.Namespace) -> int:
                 failed.append(name)
                 reason = status.error or f"still {status.state}"
                 print(f"ptc-gateway: server {name!r} is not available: {reason}", file=sys.stderr)
-        source = FilteredToolSource.from_settings(fleet, settings)
-        catalog = build_catalog(await source.list_tools(), descriptions=fleet.descriptions())
-    sys.stdout.write(render_catalog(catalog, settings, args.format))
+        source = fleet_source(fleet, settings)
+        toolbox = build_toolbox(await source.list_tools(), settings=settings, descriptions=fleet.descriptions())
+    sys.stdout.write(render_catalog(toolbox, args.format))
     sys.stdout.flush()
     return 1 if failed else 0
