@@ -234,32 +234,41 @@ def http_gateway_url(
         _stop(process)
 
 
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx2.Client]:
+    with httpx2.Client(timeout=ANSWER_TIMEOUT_S) as client:
+        yield client
+
+
 @settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=BODIES, headers=HEADERS, method=st.sampled_from(["POST", "POST", "POST", "GET", "DELETE"]))
 def test_fuzz_streamable_http_transport(
-    http_gateway_url: tuple[str, subprocess.Popen[bytes]], body: bytes, headers: dict[str, str], method: str
+    http_gateway_url: tuple[str, subprocess.Popen[bytes]],
+    http: httpx2.Client,
+    body: bytes,
+    headers: dict[str, str],
+    method: str,
 ) -> None:
     url, process = http_gateway_url
-    with httpx2.Client(timeout=ANSWER_TIMEOUT_S) as http:
-        if method == "GET":
-            with http.stream("GET", url, headers=headers) as response:
-                status = response.status_code  # an event stream is not read: only its opening matters
-        else:
-            response = http.request(method, url, content=body, headers=headers)
-            status = response.status_code
-            if response.headers.get("content-type", "").startswith("application/json") and response.content:
-                json.loads(response.content)
-        assert status < 500, (status, body[:200], headers)
-        # Still serving: a well-formed request is answered.
-        ping = http.post(
-            url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": DISCOVER_META}},
-            headers={
-                "accept": "application/json, text/event-stream",
-                "mcp-protocol-version": "2026-07-28",
-                "mcp-method": "server/discover",
-            },
-        )
-        assert ping.status_code == 200, ping.text[:300]
+    if method == "GET":
+        with http.stream("GET", url, headers=headers) as response:
+            status = response.status_code  # an event stream is not read: only its opening matters
+    else:
+        response = http.request(method, url, content=body, headers=headers)
+        status = response.status_code
+        if response.headers.get("content-type", "").startswith("application/json") and response.content:
+            json.loads(response.content)
+    assert status < 500, (status, body[:200], headers)
+    # Still serving: a well-formed request is answered.
+    ping = http.post(
+        url,
+        json={"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": DISCOVER_META}},
+        headers={
+            "accept": "application/json, text/event-stream",
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "server/discover",
+        },
+    )
+    assert ping.status_code == 200, ping.text[:300]
     assert process.poll() is None
     assert _rss_mb(process.pid) < RSS_LIMIT_MB
