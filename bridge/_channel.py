@@ -91,7 +91,7 @@ class Channel:
 class Stdio:
     """The file descriptors `take_over_stdio` set up."""
 
-    def __init__(self, *, channel: Channel, stdout_fd: int, stderr_fd: int, diagnostics_fd: int) -> None:
+    def __init__(self, *, channel: Channel, stdout_fd: int, stderr_fd: int, diagnostics_fd: int, null_fd: int) -> None:
         self.channel = channel
         self.stdout_fd = stdout_fd
         """Read end of the pipe that is now fd 1."""
@@ -99,6 +99,8 @@ class Stdio:
         """Read end of the pipe that is now fd 2."""
         self.diagnostics_fd = diagnostics_fd
         """The process's original stderr: for the runner's own fatal errors, never user output."""
+        self.null_fd = null_fd
+        """`/dev/null` for writing, opened up front: code that used up every descriptor cannot stop the release."""
 
     def diagnose(self, text: str) -> None:
         """Write a line about the runner itself to the original stderr (best effort)."""
@@ -114,12 +116,8 @@ class Stdio:
                 stream.flush()
             except Exception:  # noqa: BLE001 - the code may have closed or replaced the stream with anything
                 pass
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, 1)
-            os.dup2(null, 2)
-        finally:
-            os.close(null)
+        os.dup2(self.null_fd, 1)
+        os.dup2(self.null_fd, 2)
 
 
 def take_over_stdio() -> Stdio:
@@ -150,6 +148,7 @@ def take_over_stdio() -> Stdio:
         stdout_fd=stdout_read,
         stderr_fd=stderr_read,
         diagnostics_fd=diagnostics,
+        null_fd=os.open(os.devnull, os.O_WRONLY),
     )
 
 

@@ -11,7 +11,10 @@ from gateway.cli._common import add_fleet_options, load_fleet_settings
 from gateway.sandbox import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_BOOTSTRAP_TAG,
+    DEFAULT_GATEWAY_TAG,
+    GatewayImageOptions,
     ImageBuildOptions,
+    build_gateway_image,
     build_image,
     image_status,
 )
@@ -30,7 +33,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     )
     add_fleet_options(build)
     build.add_argument("--tag", default=None, help="image tag (default: [sandbox] image, ptc-sandbox:latest)")
-    build.add_argument("--base-image", default=DEFAULT_BASE_IMAGE, help="base image with Python >= 3.10")
+    build.add_argument(
+        "--base-image",
+        default=None,
+        help=f"base image with Python >= 3.10 (default {DEFAULT_BASE_IMAGE}; with --gateway {DEFAULT_BOOTSTRAP_TAG})",
+    )
     build.add_argument(
         "--extra-package",
         action="append",
@@ -52,6 +59,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     build.add_argument(
         "--if-missing", action="store_true", help="do nothing when the image exists with the current runtime and recipe"
     )
+    build.add_argument(
+        "--gateway",
+        action="store_true",
+        help=f"build the gateway's own image (deploy/gateway.Dockerfile; default tag {DEFAULT_GATEWAY_TAG}) instead",
+    )
+    build.add_argument(
+        "--source", type=Path, default=None, help="with --gateway: the checkout to package (default: this one)"
+    )
     build.set_defaults(handler=_build)
 
     status = commands.add_parser("status", help="say whether the image exists and carries the current runtime")
@@ -62,10 +77,25 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
 
 async def _build(args: argparse.Namespace) -> int:
     settings = await load_fleet_settings(args)
+    if args.gateway:
+        await build_gateway_image(
+            GatewayImageOptions(
+                tag=args.tag or DEFAULT_GATEWAY_TAG,
+                source=args.source,
+                base_image=args.base_image or DEFAULT_BOOTSTRAP_TAG,
+                pull=not args.no_pull,
+                debian_mirror=args.debian_mirror,
+                debian_suite=args.debian_suite,
+                bootstrap_tag=args.bootstrap_tag,
+                docker_host=settings.sandbox.docker_host,
+            ),
+            out=sys.stderr,
+        )
+        return 0
     tag: str = args.tag or settings.sandbox.image
     options = ImageBuildOptions(
         tag=tag,
-        base_image=args.base_image,
+        base_image=args.base_image or DEFAULT_BASE_IMAGE,
         extra_packages=tuple(args.extra_package),
         requirements=args.requirements,
         pull=not args.no_pull,

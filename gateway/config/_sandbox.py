@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["ExecutionLimits", "SandboxSettings"]
 
@@ -41,7 +41,7 @@ class SandboxSettings(BaseModel):
     read_only: bool = True
     """Read-only root filesystem; only the tmpfs mounts below are writable."""
     user: str = "65532:65532"
-    """Non-root `uid:gid` the code runs as."""
+    """Non-root `uid:gid` the code runs as when `uid_range` is None."""
     workdir: str = "/work"
     tmp_size_mb: int = Field(default=64, ge=1)
     """Size cap of the `/tmp` tmpfs (counts against `memory_mb`)."""
@@ -50,11 +50,29 @@ class SandboxSettings(BaseModel):
     cap_drop: list[str] = Field(default_factory=lambda: ["ALL"])
     cap_add: list[str] = Field(default_factory=list[str])
     security_opt: list[str] = Field(default_factory=lambda: ["no-new-privileges"])
+    seccomp: str = "builtin"
+    """`builtin`: the gateway's own profile (`gateway/sandbox/seccomp.json`); `engine`: the engine's default
+    profile; anything else: the path of a profile JSON file. A `seccomp=` entry in `security_opt` wins."""
+    inet_sockets: bool | None = None
+    """Allow AF_INET/AF_INET6 sockets under the builtin profile. None (default): only when `network_mode` is not
+    `none`. With no network they reach only the container's loopback, and their buffers escape the memory
+    limit on cgroup v1 hosts (see docs/security.md)."""
+    sysctls: dict[str, str] = Field(
+        default_factory=lambda: {
+            "net.ipv4.tcp_rmem": "4096 65536 262144",
+            "net.ipv4.tcp_wmem": "4096 16384 262144",
+        }
+    )
+    """Per-network-namespace sysctls of the container (the defaults cap TCP buffer autotuning)."""
+    uid_range: tuple[int, int] | None = (200_000, 299_999)
+    """Each sandbox runs as its own uid (and gid) from this inclusive range, so per-uid kernel quotas (POSIX
+    message queues, inotify instances, pipe buffers) are not shared between executions. None (`[]` in
+    TOML): every sandbox runs as `user`. A uid that another gateway's live sandbox on the same engine has is skipped."""
     pids_limit: int = Field(default=128, ge=8)
     memory_mb: int = Field(default=512, ge=32)
     """Memory cap; swap is capped at the same value (`memswap_limit == mem_limit`: no swap)."""
     cpus: float = Field(default=1.0, gt=0)
-    nofile: int = Field(default=256, ge=16)
+    nofile: int = Field(default=128, ge=16)
     """Open file descriptors (soft = hard)."""
     fsize_mb: int = Field(default=64, ge=1)
     """Largest file the code may write."""
@@ -64,6 +82,18 @@ class SandboxSettings(BaseModel):
     """OCI runtime, e.g. `runsc` (gVisor) for a stronger boundary; default: the engine's (runc)."""
     labels: dict[str, str] = Field(default_factory=dict[str, str])
     """Extra labels on every container (ownership labels `ptc-gateway.*` are always added)."""
+
+    @field_validator("uid_range", mode="before")
+    @classmethod
+    def _empty_uid_range_is_off(cls, value: object) -> object:
+        return None if value == [] or value == () else value  # TOML has no null: `uid_range = []`
+
+    @field_validator("uid_range")
+    @classmethod
+    def _check_uid_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 1000 <= value[0] <= value[1] < 2**31:
+            raise ValueError("uid_range must be [first, last] with 1000 <= first <= last < 2**31 (never root)")
+        return value
 
 
 class ExecutionLimits(BaseModel):
@@ -75,6 +105,9 @@ class ExecutionLimits(BaseModel):
     tool_call_timeout_s: float | None = Field(default=None, gt=0)
     """Optional cap on every tool call made from the code. Unset: each server's own `timeout` applies.
     Either way a call still running shortly before `execution_timeout_s` fails with `ToolError`."""
+    max_approval_wait_s: float = Field(default=300.0, ge=0)
+    """Time an execution may spend waiting on approval questions (its sandbox frozen, its clocks stopped)
+    on top of `execution_timeout_s`: a hard cap on the whole execution."""
     max_tool_calls: int = Field(default=1000, ge=0)
     max_concurrent_calls: int = Field(default=100, ge=1)
     """Tool calls in flight at once; more wait their turn. 100 lets a typical `asyncio.gather` fan out in one wave."""

@@ -107,7 +107,7 @@ class Executor:
             "helpers": toolbox.helpers,
         }
         sandbox = await self.backend.acquire()
-        run = Run(nonce=new_nonce(), limits=limits)
+        run = Run(nonce=new_nonce(), limits=limits, sandbox=sandbox)
         try:
             await self._drive(run, sandbox, job, toolbox.catalog, hooks or ExecutionHooks())
         finally:
@@ -119,16 +119,34 @@ class Executor:
         self, run: Run, sandbox: BaseSandbox, job: JobMessage, catalog: Catalog, hooks: ExecutionHooks
     ) -> None:
         timeout_s = self.limits.execution_timeout_s
-        with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as deadline:
-            run.deadline = Deadline(deadline)
-            async with anyio.create_task_group() as tg, _Workers(tg, self._call_runner(run, sandbox, hooks)) as workers:
-                if await _send(run, sandbox, encode_frame(run.nonce, job)):
-                    await self._read(run, sandbox, workers, catalog)
-                else:
-                    await _crashed(run, sandbox)
-                tg.cancel_scope.cancel()  # calls still in flight have nobody waiting for them
-        if deadline.cancelled_caught and run.done is None and run.fault is None:
-            run.fault = ("timeout", ExecutionTimeoutError(f"timed out after {timeout_s:g} s", progress=run.progress()))
+        cap_s = timeout_s + self.limits.max_approval_wait_s
+        began = anyio.current_time()
+        # The hard cap never pauses: approvals stop the inner deadline (and freeze the sandbox), not this one.
+        hard_cap = anyio.CancelScope(deadline=began + cap_s)
+        deadline = anyio.CancelScope(deadline=began + timeout_s)
+        with hard_cap:
+            with deadline:
+                run.deadline = Deadline(deadline)
+                async with (
+                    anyio.create_task_group() as tg,
+                    _Workers(tg, self._call_runner(run, sandbox, hooks)) as workers,
+                ):
+                    if await _send(run, sandbox, encode_frame(run.nonce, job)):
+                        await self._read(run, sandbox, workers, catalog)
+                    else:
+                        await _crashed(run, sandbox)
+                    tg.cancel_scope.cancel()  # calls still in flight have nobody waiting for them
+        if run.done is None and run.fault is None:
+            if deadline.cancelled_caught:
+                message = f"timed out after {timeout_s:g} s"
+            elif hard_cap.cancelled_caught:
+                message = (
+                    f"stopped after {cap_s:g} s in all, most of it waiting for approval "
+                    f"(execution_timeout_s {timeout_s:g} + max_approval_wait_s {self.limits.max_approval_wait_s:g})"
+                )
+            else:
+                return
+            run.fault = ("timeout", ExecutionTimeoutError(message, progress=run.progress()))
 
     def _call_runner(self, run: Run, sandbox: BaseSandbox, hooks: ExecutionHooks) -> Callable[[_Call], Awaitable[None]]:
         async def run_call(call: _Call) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncGenerator, Generator
 from contextlib import asynccontextmanager, contextmanager
@@ -12,6 +13,9 @@ import anyio
 from gateway.config import ExecutionLimits
 from gateway.errors import ExecutionProgress, SandboxError
 from gateway.executor._frames import DoneFrame
+from gateway.sandbox import BaseSandbox
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Capture", "Deadline", "Fault", "Run"]
 
@@ -93,8 +97,12 @@ class Deadline:
 class Run:
     """Mutable state of one execution (owned by one `execute` call)."""
 
-    def __init__(self, *, nonce: str, limits: ExecutionLimits) -> None:
+    def __init__(self, *, nonce: str, limits: ExecutionLimits, sandbox: BaseSandbox | None = None) -> None:
         self.nonce = nonce
+        self.sandbox = sandbox
+        """Frozen while a human is asked (see `suspended`)."""
+        self._suspensions = 0
+        self._freeze_lock = anyio.Lock()
         self.started = False
         self.calls = 0
         """`call` frames accepted."""
@@ -113,16 +121,41 @@ class Run:
 
     @asynccontextmanager
     async def suspended(self, call: Deadline) -> AsyncGenerator[None]:
-        """Stop the execution's and one call's clocks while a human is asked."""
+        """Stop the execution's and one call's clocks, and freeze the sandbox, while a human is asked.
+
+        Frozen, the code neither burns CPU nor makes progress while the question is open; it thaws
+        when the last pending question is answered. The executor's hard cap still runs.
+        """
         if self.deadline is not None:
             self.deadline.pause()
         call.pause()
         try:
+            await self._freeze()
             yield
         finally:
+            with anyio.CancelScope(shield=True):  # a cancelled wait still thaws (the sandbox is then removed)
+                await self._thaw()
             call.resume()
             if self.deadline is not None:
                 self.deadline.resume()
+
+    async def _freeze(self) -> None:
+        async with self._freeze_lock:
+            self._suspensions += 1
+            if self._suspensions == 1 and self.sandbox is not None:
+                try:
+                    await self.sandbox.freeze()
+                except SandboxError as e:  # e.g. the runner just exited: the question is still asked
+                    logger.warning("could not freeze sandbox %s while asking: %s", self.sandbox.info.id, e)
+
+    async def _thaw(self) -> None:
+        async with self._freeze_lock:
+            self._suspensions -= 1
+            if self._suspensions == 0 and self.sandbox is not None:
+                try:
+                    await self.sandbox.thaw()
+                except SandboxError as e:
+                    logger.warning("could not thaw sandbox %s: %s", self.sandbox.info.id, e)
 
     def elapsed(self) -> float:
         return anyio.current_time() - self.t0

@@ -6,13 +6,18 @@
 - `LocalProcessBackend`: the runner as a plain subprocess, for fast tests only, **never a security
   boundary** (also re-exported by `gateway.testing`).
 - `await_hello`: the runner's handshake, shared by every backend.
-- The image recipe: `build_image`, `image_status`, `ImageBuildOptions` (used by `ptc-gateway image`).
+- The image recipe: `build_image`, `image_status`, `ImageBuildOptions`, `recipe_dir` (used by
+  `ptc-gateway image`); the gateway's own container image: `build_gateway_image`, `GatewayImageOptions`.
+- Who owns a sandbox container and whether it is an orphan: `OwnerIdentity`, `is_orphan`, the labels.
+- The engine as `ptc-gateway doctor` sees it: `engine_info`, `ENGINE_FIX`.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from gateway.sandbox._base import HELLO_MAX_BYTES, BaseSandbox, BaseSandboxBackend, SandboxInfo, await_hello
+from gateway.sandbox._engine import ENGINE_FIX, engine_info
 from gateway.sandbox._factory import create_backend
+from gateway.sandbox._gateway_image import DEFAULT_GATEWAY_TAG, GatewayImageOptions, build_gateway_image
 from gateway.sandbox._image import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_BOOTSTRAP_TAG,
@@ -20,34 +25,57 @@ from gateway.sandbox._image import (
     ImageStatus,
     build_image,
     image_status,
+    recipe_dir,
 )
 from gateway.sandbox._local import LocalProcessBackend
+from gateway.sandbox._owner import (
+    LABEL_CONTAINER,
+    LABEL_HOST,
+    LABEL_OWNER,
+    LABEL_PID,
+    LABEL_PIDNS,
+    OwnerIdentity,
+    current_identity,
+    is_orphan,
+)
 
 if TYPE_CHECKING:
-    from gateway.sandbox._docker import LABEL_HOST, LABEL_OWNER, LABEL_PID, DockerSandbox, DockerSandboxBackend
+    from gateway.sandbox._docker import LABEL_UID, DockerSandbox, DockerSandboxBackend
 
 __all__ = [
     "DEFAULT_BASE_IMAGE",
     "DEFAULT_BOOTSTRAP_TAG",
+    "DEFAULT_GATEWAY_TAG",
+    "ENGINE_FIX",
     "HELLO_MAX_BYTES",
+    "LABEL_CONTAINER",
     "LABEL_HOST",
     "LABEL_OWNER",
     "LABEL_PID",
+    "LABEL_PIDNS",
+    "LABEL_UID",
     "BaseSandbox",
     "BaseSandboxBackend",
     "DockerSandbox",
     "DockerSandboxBackend",
+    "GatewayImageOptions",
     "ImageBuildOptions",
     "ImageStatus",
     "LocalProcessBackend",
+    "OwnerIdentity",
     "SandboxInfo",
     "await_hello",
+    "build_gateway_image",
     "build_image",
     "create_backend",
+    "current_identity",
+    "engine_info",
     "image_status",
+    "is_orphan",
+    "recipe_dir",
 ]
 
-_DOCKER_NAMES = frozenset({"LABEL_HOST", "LABEL_OWNER", "LABEL_PID", "DockerSandbox", "DockerSandboxBackend"})
+_DOCKER_NAMES = frozenset({"LABEL_UID", "DockerSandbox", "DockerSandboxBackend"})
 
 
 def __getattr__(name: str) -> Any:

@@ -63,6 +63,16 @@ class BaseSandbox(ABC):
     async def exit_status(self) -> int | None:
         """The runner's exit code if it has exited, else None. Does not wait."""
 
+    async def freeze(self) -> None:  # noqa: B027 - optional: a backend that cannot pause keeps running
+        """Stop the code from running (no CPU, no progress) until `thaw`; used while a human is asked.
+
+        Optional: the default does nothing, and the code keeps running (the execution's deadline
+        still stands still, and the executor's hard cap on the total still holds).
+        """
+
+    async def thaw(self) -> None:  # noqa: B027 - optional, see `freeze`
+        """Let a frozen sandbox run again."""
+
     @abstractmethod
     async def aclose(self) -> None:
         """Kill (never gracefully stop) and remove the sandbox. Idempotent; safe under cancellation."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import socket
 import uuid
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from gateway.sandbox._engine import (
     engine_errors,
     raw_socket,
 )
+from gateway.sandbox._owner import LABEL_OWNER, current_identity, is_orphan
 from gateway.sandbox._pool import WarmPool
 from gateway.sandbox._runtime import (
     DIGEST_LABEL,
@@ -52,11 +52,11 @@ from gateway.sandbox._runtime import (
     injection_payload,
     runner_command,
 )
+from gateway.sandbox._seccomp import seccomp_security_opt
+from gateway.sandbox._uids import UidPool
 
 __all__ = [
-    "LABEL_HOST",
-    "LABEL_OWNER",
-    "LABEL_PID",
+    "LABEL_UID",
     "READ_CHUNK_BYTES",
     "UNREAD_PAUSE_BYTES",
     "DockerSandbox",
@@ -65,16 +65,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LABEL_OWNER = "ptc-gateway.owner"
-"""Every container we create carries it: the id of the backend instance that owns it."""
-LABEL_PID = "ptc-gateway.pid"
-LABEL_HOST = "ptc-gateway.host"
+LABEL_UID = "ptc-gateway.uid"
+"""The uid a sandbox runs as (when `[sandbox] uid_range` gives each its own)."""
 
 _STDOUT = 1
 _STDERR = 2
 READ_CHUNK_BYTES = 256 * 1024
 UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
+_UID_ATTEMPTS = 8
+"""Random picks from `uid_range` tried before giving up because other gateways hold them."""
 
 
 class DockerSandbox(BaseSandbox):
@@ -265,6 +265,16 @@ class DockerSandbox(BaseSandbox):
             return False
         return bool(peeked)
 
+    async def freeze(self) -> None:
+        """Pause every process of the container (cgroup freezer): no CPU, no progress, until `thaw`."""
+        with engine_errors("pausing the sandbox"):
+            await anyio.to_thread.run_sync(self._api.pause, self._id)
+
+    async def thaw(self) -> None:
+        """Let a frozen container run again."""
+        with engine_errors("unpausing the sandbox"):
+            await anyio.to_thread.run_sync(self._api.unpause, self._id)
+
     async def exit_status(self) -> int | None:
         """The container's exit code once it has stopped, else None."""
         try:
@@ -329,7 +339,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self.settings = settings
         self.limits = limits
         self.owner = uuid.uuid4().hex
-        self._host = socket.gethostname()
+        self._identity = current_identity()
         self._api: EngineApi | None = None
         self._mode: RuntimeMode = "baked"
         self._owned: set[str] = set()
@@ -339,6 +349,10 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self._tg: TaskGroup | None = None
         self._pool: WarmPool[DockerSandbox] | None = None
         self._closed = False
+        self._uids = UidPool(*settings.uid_range) if settings.uid_range is not None else None
+        self._uid_of: dict[str, int] = {}
+        """The uid of each container created with one of `_uids` (released when it is removed)."""
+        self._security_opt: list[str] = []
 
     async def __aenter__(self) -> Self:
         await self._ensure_engine()
@@ -378,6 +392,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
             if self._api is None:
                 api = await anyio.to_thread.run_sync(partial(connect_engine, self.settings.docker_host))
                 try:
+                    # Reads the seccomp profile (a file): in a worker thread, once.
+                    self._security_opt = await anyio.to_thread.run_sync(seccomp_security_opt, self.settings)
                     self._mode = await self._resolve_mode(api)
                 except BaseException:
                     await anyio.to_thread.run_sync(api.close)
@@ -408,17 +424,18 @@ class DockerSandboxBackend(BaseSandboxBackend):
         return "stdin"
 
     async def reap_orphans(self) -> int:
-        """Remove containers left by gateways on this host that are no longer running. Returns the count."""
+        """Remove containers whose owning gateway is gone (see `gateway.sandbox._owner`). Returns the count."""
         api = await self._ensure_engine()
         with engine_errors("listing sandbox containers"):
-            found = await anyio.to_thread.run_sync(
-                partial(api.containers, all=True, filters={"label": [LABEL_OWNER, f"{LABEL_HOST}={self._host}"]})
-            )
+            found = await anyio.to_thread.run_sync(partial(api.containers, all=True, filters={"label": [LABEL_OWNER]}))
         orphans: list[str] = []
         for container in found:
             labels = cast(dict[str, str], container.get("Labels") or {})
-            pid = labels.get(LABEL_PID, "")
-            if labels.get(LABEL_OWNER) != self.owner and pid.isdigit() and not _pid_alive(int(pid)):
+            if labels.get(LABEL_OWNER) == self.owner:
+                continue
+            if await anyio.to_thread.run_sync(
+                partial(is_orphan, labels, container.get("Created"), self._identity, partial(_inspect_or_none, api))
+            ):
                 orphans.append(str(container["Id"]))
         if orphans:
             logger.info("reaping %d orphaned sandbox container(s)", len(orphans))
@@ -438,7 +455,12 @@ class DockerSandboxBackend(BaseSandboxBackend):
             return sandbox
         return await self._start_container("cold")
 
-    def _container_config(self) -> dict[str, Any]:
+    @property
+    def live_uids(self) -> frozenset[int]:
+        """The uids of this backend's containers not yet removed (empty without `uid_range`)."""
+        return frozenset(self._uid_of.values())
+
+    def _container_config(self, uid: int | None) -> dict[str, Any]:
         s = self.settings
         api = self._api
         assert api is not None
@@ -452,7 +474,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
             },
             cap_drop=s.cap_drop,
             cap_add=s.cap_add or None,
-            security_opt=s.security_opt,
+            security_opt=self._security_opt,
+            sysctls=s.sysctls or None,
             pids_limit=s.pids_limit,
             mem_limit=s.memory_mb * mb,
             memswap_limit=s.memory_mb * mb,
@@ -471,15 +494,14 @@ class DockerSandboxBackend(BaseSandboxBackend):
             "command": runner_command(self._mode, python=s.python),
             "stdin_open": True,
             "tty": False,
-            "user": s.user,
+            "user": f"{uid}:{uid}" if uid is not None else s.user,
             "working_dir": s.workdir,
             "environment": {},
             "network_disabled": s.network_mode == "none",
             "labels": {
                 **s.labels,
-                LABEL_OWNER: self.owner,
-                LABEL_PID: str(os.getpid()),
-                LABEL_HOST: self._host,
+                **self._identity.labels(self.owner),
+                **({LABEL_UID: str(uid)} if uid is not None else {}),
             },
             "host_config": host_config,
         }
@@ -487,11 +509,19 @@ class DockerSandboxBackend(BaseSandboxBackend):
     async def _start_container(self, kind: str) -> DockerSandbox:
         api = await self._ensure_engine()
         began = anyio.current_time()
-        config = self._container_config()
-        with engine_errors("creating a sandbox container"):
-            created = await anyio.to_thread.run_sync(partial(api.create_container, **config))
+        uid = await self._allocate_uid(api)
+        config = self._container_config(uid)
+        try:
+            with engine_errors("creating a sandbox container"):
+                created = await anyio.to_thread.run_sync(partial(api.create_container, **config))
+        except BaseException:
+            if uid is not None and self._uids is not None:
+                self._uids.release(uid)
+            raise
         container_id = str(created["Id"])
         self._owned.add(container_id)
+        if uid is not None:
+            self._uid_of[container_id] = uid
         sandbox: DockerSandbox | None = None
         try:
             with anyio.fail_after(self.settings.start_timeout_s):
@@ -534,9 +564,36 @@ class DockerSandboxBackend(BaseSandboxBackend):
         )
         return sandbox
 
+    async def _allocate_uid(self, api: EngineApi) -> int | None:
+        """A uid from `uid_range` no live sandbox has: not ours (the pool), nor another gateway's (the engine)."""
+        uids = self._uids
+        if uids is None:
+            return None
+        for _ in range(_UID_ATTEMPTS):
+            uid = uids.allocate()
+            try:
+                with engine_errors("listing sandbox containers"):
+                    taken = await anyio.to_thread.run_sync(
+                        partial(api.containers, all=True, filters={"label": f"{LABEL_UID}={uid}"})
+                    )
+            except BaseException:
+                uids.release(uid)
+                raise
+            if not taken:
+                return uid
+            uids.release(uid)  # another gateway on this engine runs a sandbox as this uid
+        raise SandboxUnavailableError(
+            f"no free uid found in [sandbox] uid_range after {_UID_ATTEMPTS} tries: other gateways on this "
+            "engine use it; give each gateway its own range"
+        )
+
     def _forget(self, container_id: str) -> None:
+        """The container is removed: forget it and free its uid."""
         self._owned.discard(container_id)
         self._sandboxes.pop(container_id, None)
+        uid = self._uid_of.pop(container_id, None)
+        if uid is not None and self._uids is not None:
+            self._uids.release(uid)
 
     async def _discard(self, container_id: str, sandbox: DockerSandbox | None) -> None:
         with anyio.CancelScope(shield=True):
@@ -544,7 +601,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 await sandbox.aclose()
             elif self._api is not None:
                 await _remove(self._api, container_id)
-                self._owned.discard(container_id)
+                self._forget(container_id)
 
     async def aclose(self) -> None:
         """Stop refilling, then kill and remove every container this backend still owns."""
@@ -568,6 +625,7 @@ class DockerSandboxBackend(BaseSandboxBackend):
                         tg.start_soon(_remove, api, container_id)
                 self._owned.clear()
                 self._sandboxes.clear()
+                self._uid_of.clear()
                 await anyio.to_thread.run_sync(api.close)
 
 
@@ -589,11 +647,9 @@ async def _describe_early_exit(sandbox: DockerSandbox) -> str:
     return f"the sandbox runner exited before it was ready ({reason})" + (f": {diagnostics}" if diagnostics else "")
 
 
-def _pid_alive(pid: int) -> bool:
+def _inspect_or_none(api: EngineApi, container_id: str) -> dict[str, Any] | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with engine_errors(f"inspecting container {container_id[:12]}"):
+            return api.inspect_container(container_id)
+    except NotFoundError:
+        return None

@@ -20,6 +20,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TextIO, cast
 
@@ -45,11 +46,13 @@ __all__ = [
     "find_debian_mirror",
     "image_status",
     "recipe_digest",
+    "recipe_dir",
 ]
 
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 DEFAULT_BOOTSTRAP_TAG = "ptc-debian-base:bookworm"
-_IMAGE_DIR = Path(__file__).resolve().parents[2] / "sandbox_image"
+_PACKAGED_RECIPE = "_sandbox_image"
+"""Where the wheel carries `sandbox_image/` (hatch `force-include` into the `gateway` package)."""
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 ImageStatus = Literal["missing", "stale", "current"]
@@ -67,7 +70,8 @@ class ImageBuildOptions:
     """Extra pip packages (needs pip in the base image and network during the build)."""
     requirements: Path | None = None
     """A requirements file to install; default `sandbox_image/requirements.txt`."""
-    dockerfile_dir: Path = _IMAGE_DIR
+    dockerfile_dir: Path = field(default_factory=lambda: recipe_dir())
+    """The recipe: `Dockerfile` and `requirements.txt`; default `recipe_dir()`."""
     pull: bool = True
     """Try to pull a missing base image before falling back to debootstrap."""
     bootstrap: Literal["auto", "always", "never"] = "auto"
@@ -80,6 +84,18 @@ class ImageBuildOptions:
     build_network: str | None = None
     """Network of the build's RUN steps; default `host` when installing packages, else `none`."""
     labels: dict[str, str] = field(default_factory=dict[str, str])
+
+
+def recipe_dir() -> Path:
+    """The shipped image recipe (`Dockerfile`, `requirements.txt`).
+
+    An installed wheel carries `sandbox_image/` as package data inside `gateway` (found through
+    `importlib.resources`); a checkout (or an editable install of one) uses the top-level directory.
+    """
+    packaged = resources.files("gateway") / _PACKAGED_RECIPE
+    if isinstance(packaged, Path) and (packaged / "Dockerfile").is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "sandbox_image"
 
 
 def recipe_digest(options: ImageBuildOptions) -> str:

@@ -73,6 +73,22 @@ class LocalProcessSandbox(BaseSandbox):
         """The runner's exit code, if it has exited."""
         return self._process.returncode
 
+    async def freeze(self) -> None:
+        """Stop the runner's process group (SIGSTOP, delivered asynchronously) while a human is asked."""
+        self._signal_group(signal.SIGSTOP)
+
+    async def thaw(self) -> None:
+        """Let the runner's process group run again (SIGCONT)."""
+        self._signal_group(signal.SIGCONT)
+
+    def _signal_group(self, signum: signal.Signals) -> None:
+        if self._closed or self._process.returncode is not None:
+            return
+        try:
+            os.killpg(self._process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     async def aclose(self) -> None:
         """Kill the runner's whole process group, reap it and remove the working directory."""
         if self._closed:
