@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from bridge.protocol import encode_frame
 from gateway.cli._cmd_run import _report  # pyright: ignore[reportPrivateUsage]
 from gateway.config import ExecutionLimits
-from gateway.orchestrator import format_execution
+from gateway.orchestrator._system_prompt import format_execution  # the pure part, not on the front door
 from gateway.server._tool import render_result
 from gateway.telemetry import Telemetry, trace_execution
 from tests.executor._fleet import run
