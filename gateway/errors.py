@@ -27,6 +27,7 @@ ran and how far it got ("timed out after 30 s; 12 tool calls had completed").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 __all__ = [
     "ConfigError",
@@ -35,6 +36,7 @@ __all__ = [
     "GatewayError",
     "LimitExceededError",
     "ModelError",
+    "ModelErrorKind",
     "ProtocolViolationError",
     "SandboxCrashError",
     "SandboxError",
@@ -43,6 +45,10 @@ __all__ = [
     "UnknownToolError",
     "UpstreamError",
 ]
+
+ModelErrorKind: TypeAlias = Literal["throttled", "unavailable", "invalid", "denied", "not_found", "other"]
+"""Why a model call failed: throttling, the service or model not ready, a request the provider
+rejected, missing access, an unknown model, anything else (network, parsing, credentials)."""
 
 
 class GatewayError(Exception):
@@ -132,6 +138,8 @@ class UnknownToolError(UpstreamError):
 class ModelError(GatewayError):
     """The model provider failed: throttled, invalid request, access denied, unreachable."""
 
-    def __init__(self, message: str, *, retryable: bool = False):
+    def __init__(self, message: str, *, retryable: bool = False, kind: ModelErrorKind = "other"):
         self.retryable = retryable
+        self.kind: ModelErrorKind = kind
+        """What went wrong, for callers that map it to a status (the proxy)."""
         super().__init__(message)

@@ -41,9 +41,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     parser.add_argument("--json", action="store_true", help="print {answer, stop, stats} as JSON on stdout")
     parser.add_argument(
         "--sandbox",
-        choices=("docker", "local-process"),
+        choices=("docker", "agentcore", "local-process"),
         default=None,
-        help="sandbox backend (default: [sandbox] backend, docker); local-process is for tests only",
+        help="sandbox backend (default: [sandbox] backend, docker; agentcore: [sandbox.agentcore]); "
+        "local-process is for tests only",
     )
     parser.add_argument("--show-code", action="store_true", help="print each program the model runs on stderr")
     parser.set_defaults(handler=_ask)

@@ -47,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
         "--timeout", type=float, default=None, metavar="SECONDS", help="override [limits] execution_timeout_s"
     )
     parser.add_argument(
+        "--sandbox",
+        choices=("docker", "agentcore", "local-process"),
+        default=None,
+        help="sandbox backend (default: [sandbox] backend, docker; agentcore: [sandbox.agentcore]); "
+        "local-process is for tests only",
+    )
+    parser.add_argument(
         "--yes",
         action="store_true",
         help="approve every call the approval policy would ask about (default: ask on the terminal when the "
@@ -68,7 +75,10 @@ async def _run(args: argparse.Namespace) -> int:
     settings = await load_fleet_settings(args)
     code = await _read_code(args.file)
     # One execution: a warm pool would only start containers nobody uses.
-    updates: dict[str, Any] = {"sandbox": settings.sandbox.model_copy(update={"pool_size": 0})}
+    sandbox: dict[str, Any] = {"pool_size": 0}
+    if args.sandbox is not None:
+        sandbox["backend"] = args.sandbox
+    updates: dict[str, Any] = {"sandbox": settings.sandbox.model_copy(update=sandbox)}
     if args.timeout is not None:
         updates["limits"] = settings.limits.model_copy(update={"execution_timeout_s": args.timeout})
     settings = settings.model_copy(update=updates)

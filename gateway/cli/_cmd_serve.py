@@ -37,9 +37,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     parser.add_argument("--tool-name", default=None, help="name of the one tool (default execute_code)")
     parser.add_argument(
         "--sandbox",
-        choices=("docker", "local-process"),
+        choices=("docker", "agentcore", "local-process"),
         default=None,
-        help="sandbox backend (default: [sandbox] backend, docker); local-process is for tests only",
+        help="sandbox backend (default: [sandbox] backend, docker; agentcore: [sandbox.agentcore]); "
+        "local-process is for tests only",
     )
     parser.set_defaults(handler=_serve, handles_signals=True)
 

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from gateway.cli import _cmd_ask, _cmd_doctor, _cmd_image, _cmd_run, _cmd_serve, _cmd_tools
+from gateway.cli import _cmd_ask, _cmd_doctor, _cmd_image, _cmd_proxy, _cmd_run, _cmd_serve, _cmd_tools
 
 __all__ = ["REGISTRARS"]
 
@@ -19,4 +19,5 @@ REGISTRARS: tuple[Registrar, ...] = (
     _cmd_ask.register,
     _cmd_tools.register,
     _cmd_doctor.register,
+    _cmd_proxy.register,
 )

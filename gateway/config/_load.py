@@ -46,6 +46,7 @@ DEFAULT_CONFIG_FILE = Path("configs") / "gateway.toml"
 SHORT_ENV_ALIASES: Mapping[str, tuple[str, str]] = {
     "PTC_AUTH_TOKEN": ("serve", "auth_token"),
     "PTC_MODEL_ID": ("model", "id"),
+    "PTC_API_KEYS": ("proxy", "api_keys"),
 }
 """Short names of nested variables (`PTC_SERVE__AUTH_TOKEN`, `PTC_MODEL__ID`); the nested spelling wins."""
 

@@ -6,7 +6,49 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ExecutionLimits", "SandboxSettings"]
+__all__ = ["AgentCoreSettings", "ExecutionLimits", "SandboxSettings"]
+
+
+class AgentCoreSettings(BaseModel):
+    """`[sandbox.agentcore]`: the Amazon Bedrock AgentCore Code Interpreter backend (docs/agentcore.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code_interpreter_id: str = Field(default="aws.codeinterpreter.v1", min_length=1)
+    """The code interpreter to start sessions of (the AWS-managed one, or your own in SANDBOX network mode)."""
+    region: str | None = None
+    """AWS region; default: the profile's or `AWS_REGION` / `AWS_DEFAULT_REGION`."""
+    profile: str | None = None
+    """Named AWS profile; default: the standard credential chain."""
+    session_timeout_s: int = Field(default=900, ge=60, le=28800)
+    """`sessionTimeoutSeconds` of every session: a lifetime, not an idle timeout. Sessions are stopped
+    explicitly after each execution; this is the safety net if the gateway dies. Pooled sessions whose
+    remaining lifetime is shorter than the execution timeout are replaced, never handed out."""
+    channel: Literal["session-api", "connect-back"] = "session-api"
+    """How frames travel: `session-api` (option 1) long-polls through the session's own API and works
+    in the default SANDBOX network mode. `connect-back` (option 2) has the runner connect back to the
+    gateway over TLS with a per-execution token: the code interpreter needs PUBLIC or VPC network mode
+    and must reach `connect_back_address`."""
+    connect_back_listen_host: str = "127.0.0.1"
+    """connect-back: the local address the gateway's TLS listener binds."""
+    connect_back_port: int = Field(default=0, ge=0, le=65535)
+    """connect-back: the listener's port (0: any free port)."""
+    connect_back_address: str | None = None
+    """connect-back: the host name or IP address sessions dial (default: `connect_back_listen_host`);
+    the gateway's certificate is made for it."""
+    poll_wait_s: float = Field(default=20.0, gt=0, le=300)
+    """Longest time one long poll waits in the session for the runner's next frames."""
+    inline_push_bytes: int = Field(default=48 * 1024, ge=1024, le=64 * 1024)
+    """Frames up to this size travel inside the relay command; larger ones go in with `writeFiles` first."""
+    max_poll_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
+    """Most runner output one poll brings back."""
+    max_retries: int = Field(default=5, ge=0, le=20)
+    """Retries of a throttled or transiently failed API call (exponential backoff with jitter)."""
+    retry_base_s: float = Field(default=0.2, gt=0)
+    python: str = "python3"
+    """The interpreter command inside the session."""
+    max_parallel_calls: int = Field(default=32, ge=4, le=512)
+    """boto3 calls in flight at once for this backend (worker threads and HTTP connections)."""
 
 
 class SandboxSettings(BaseModel):
@@ -14,8 +56,10 @@ class SandboxSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["docker", "local-process"] = "docker"
-    """`local-process` runs the runner as a plain subprocess: for tests only, never a security boundary."""
+    backend: Literal["docker", "local-process", "agentcore"] = "docker"
+    """`local-process` runs the runner as a plain subprocess: for tests only, never a security boundary.
+    `agentcore` runs it in Amazon Bedrock AgentCore Code Interpreter sessions (`[sandbox.agentcore]`)."""
+    agentcore: AgentCoreSettings = Field(default_factory=AgentCoreSettings)
     image: str = "ptc-sandbox:latest"
     pool_size: int = Field(default=2, ge=0, le=64)
     """Pre-started idle containers kept ready so the common path starts none."""
@@ -106,7 +150,9 @@ class ExecutionLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     execution_timeout_s: float = Field(default=30.0, gt=0)
-    tool_call_timeout_s: float = Field(default=30.0, gt=0)
+    tool_call_timeout_s: float | None = Field(default=None, gt=0)
+    """Optional cap on every tool call made from the code. Unset: each server's own `timeout` applies.
+    Either way a call still running shortly before `execution_timeout_s` fails with `ToolError`."""
     max_approval_wait_s: float = Field(default=300.0, ge=0)
     """Time an execution may spend waiting on approval questions (its sandbox frozen, its clocks stopped)
     on top of `execution_timeout_s`: a hard cap on the whole execution."""

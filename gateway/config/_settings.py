@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.config._model import ModelSettings
+from gateway.config._proxy import ProxySettings
 from gateway.config._sandbox import ExecutionLimits, SandboxSettings
 from gateway.config._serve import ApprovalSettings, ServeSettings, StubSettings
 from gateway.config._servers import RemoteServerConfig, ServerConfig, StdioServerConfig
@@ -33,6 +34,8 @@ class GatewaySettings(BaseSettings):
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     """The Bedrock model behind `ptc-gateway ask` (the orchestrator)."""
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    """The Anthropic-SDK-compatible proxy (`ptc-gateway proxy`)."""
 
     def resolved_servers(self) -> dict[str, StdioServerConfig | RemoteServerConfig]:
         """The servers to start: every configured server except the `disabled` ones, sorted by key."""

@@ -21,9 +21,12 @@ from gateway.models._base import (
 )
 from gateway.models._bedrock import BedrockModelClient
 from gateway.models._families import ModelProfile, configured_profile, model_family, profile_for
+from gateway.models._messages import ANTHROPIC_VERSION, BedrockMessagesClient
 
 __all__ = [
+    "ANTHROPIC_VERSION",
     "BaseModelClient",
+    "BedrockMessagesClient",
     "BedrockModelClient",
     "ContentBlock",
     "Message",

@@ -44,6 +44,7 @@ _TRANSIENT = frozenset(
     {"ModelTimeoutException", "ServiceUnavailableException", "InternalServerException", "ModelNotReadyException"}
 )
 
+_UNAVAILABLE = frozenset({"ServiceUnavailableException", "ModelNotReadyException"})
 
 _BOTO_ERRORS = (
     botocore.exceptions.BotoCoreError,
@@ -88,18 +89,24 @@ def _model_error(e: Exception, *, model_id: str, region: str | None, attempts: i
                 f"Bedrock throttled {where} and {attempts} attempts did not get through ({message}); "
                 "slow down, raise the quota, or use a cross-region inference profile",
                 retryable=True,
+                kind="throttled",
             )
         if code == "ValidationException":
-            return ModelError(f"Bedrock rejected the request to {where}: {message}")
+            return ModelError(f"Bedrock rejected the request to {where}: {message}", kind="invalid")
         if code == "AccessDeniedException":
             return ModelError(
                 f"access denied to {where}: {message} (enable the model in the Bedrock console's model access page "
-                "and allow bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream for these credentials)"
+                "and allow bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream for these credentials)",
+                kind="denied",
             )
         if code == "ResourceNotFoundException":
-            return ModelError(f"{where} was not found: {message} (check the model id and the region)")
+            return ModelError(f"{where} was not found: {message} (check the model id and the region)", kind="not_found")
         if code in _TRANSIENT:
-            return ModelError(f"Bedrock could not serve {where} right now ({code}): {message}", retryable=True)
+            return ModelError(
+                f"Bedrock could not serve {where} right now ({code}): {message}",
+                retryable=True,
+                kind="unavailable" if code in _UNAVAILABLE else "other",
+            )
         return ModelError(f"Bedrock error from {where} ({code}): {message}")
     if isinstance(e, botocore.exceptions.ParamValidationError):
         return ModelError(f"the request to {where} is invalid (caught before sending): {e}")

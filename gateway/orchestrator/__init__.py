@@ -8,16 +8,15 @@ Classic: every fleet tool offered to the model directly, called one by one. Both
 
 from gateway.orchestrator._accounting import Mode, RunResult, RunStats, Stop
 from gateway.orchestrator._ask import ask
-from gateway.orchestrator._classic import CLASSIC_SYSTEM_PROMPT, ClassicToolset, result_text, run_classic
+from gateway.orchestrator._classic import run_classic
 from gateway.orchestrator._loop import Hooks
 from gateway.orchestrator._ptc import EXECUTE_CODE_DEFINITION, ExecuteFn, run_ptc
-from gateway.orchestrator._system_prompt import EXECUTE_CODE_TOOL, build_system_prompt, extract_code, format_execution
+from gateway.orchestrator._system_prompt import build_system_prompt, cap_text
 
+# What other packages use: the CLI runs `ask`; the proxy shows the model the same rules and tool
+# (`build_system_prompt`, `EXECUTE_CODE_DEFINITION`, `cap_text`); library users drive the loops.
 __all__ = [
-    "CLASSIC_SYSTEM_PROMPT",
     "EXECUTE_CODE_DEFINITION",
-    "EXECUTE_CODE_TOOL",
-    "ClassicToolset",
     "ExecuteFn",
     "Hooks",
     "Mode",
@@ -26,9 +25,7 @@ __all__ = [
     "Stop",
     "ask",
     "build_system_prompt",
-    "extract_code",
-    "format_execution",
-    "result_text",
+    "cap_text",
     "run_classic",
     "run_ptc",
 ]

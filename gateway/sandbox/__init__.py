@@ -5,6 +5,9 @@
   the Docker SDK).
 - `LocalProcessBackend`: the runner as a plain subprocess, for fast tests only, **never a security
   boundary** (also re-exported by `gateway.testing`).
+- `AgentCoreSandboxBackend`: Amazon Bedrock AgentCore Code Interpreter sessions, with `AgentCoreHandle`
+  to re-attach to a paused execution's session from another process (docs/agentcore.md; imported
+  lazily like Docker).
 - `await_hello`: the runner's handshake, shared by every backend.
 - The image recipe: `build_image`, `image_status`, `ImageBuildOptions`, `recipe_dir` (used by
   `ptc-gateway image`); the gateway's own container image: `build_gateway_image`, `GatewayImageOptions`.
@@ -40,10 +43,14 @@ from gateway.sandbox._owner import (
 )
 
 if TYPE_CHECKING:
+    from gateway.sandbox._agentcore import AgentCoreHandle, AgentCoreSandbox, AgentCoreSandboxBackend
     from gateway.sandbox._docker import LABEL_UID, DockerSandbox, DockerSandboxBackend
 
 __all__ = [
     "DEFAULT_BASE_IMAGE",
+    "AgentCoreHandle",
+    "AgentCoreSandbox",
+    "AgentCoreSandboxBackend",
     "DEFAULT_BOOTSTRAP_TAG",
     "DEFAULT_GATEWAY_TAG",
     "ENGINE_FIX",
@@ -76,12 +83,17 @@ __all__ = [
 ]
 
 _DOCKER_NAMES = frozenset({"LABEL_UID", "DockerSandbox", "DockerSandboxBackend"})
+_AGENTCORE_NAMES = frozenset({"AgentCoreHandle", "AgentCoreSandbox", "AgentCoreSandboxBackend"})
 
 
 def __getattr__(name: str) -> Any:
-    """The Docker backend's names, imported on first use (the Docker SDK costs start-up time)."""
+    """The Docker and AgentCore backends' names, imported on first use (their SDKs cost start-up time)."""
     if name in _DOCKER_NAMES:
         from gateway.sandbox import _docker
 
         return getattr(_docker, name)
+    if name in _AGENTCORE_NAMES:
+        from gateway.sandbox import _agentcore
+
+        return getattr(_agentcore, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

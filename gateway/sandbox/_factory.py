@@ -17,6 +17,10 @@ def create_backend(settings: SandboxSettings, limits: ExecutionLimits) -> BaseSa
             from gateway.sandbox._docker import DockerSandboxBackend
 
             return DockerSandboxBackend(settings, limits)
+        case "agentcore":
+            from gateway.sandbox._agentcore import AgentCoreSandboxBackend
+
+            return AgentCoreSandboxBackend(settings, limits)
         case "local-process":
             from gateway.sandbox._local import LocalProcessBackend
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Generator
@@ -18,12 +19,13 @@ from typing import Final
 
 import anyio
 import uvicorn
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
+from mcp_types import INVALID_REQUEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import ServeSettings
 from gateway.errors import ConfigError
@@ -93,6 +95,52 @@ class BearerTokenMiddleware:
         await self._app(scope, receive, send)
 
 
+class JsonRpcTooLarge:
+    """Turn the SDK's plain-text `413 Request body too large` into a JSON-RPC error body.
+
+    MCP clients read a non-2xx answer's JSON-RPC error when the body is JSON (the SDK's client
+    surfaces it as the request's error); a text body leaves them with "error response" and nothing
+    to tell the user. The status stays 413.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_bytes: int) -> None:
+        self._app = app
+        self._body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {
+                    "code": INVALID_REQUEST,
+                    "message": f"Request body too large: this server accepts at most {limit_bytes} bytes per message",
+                },
+            }
+        ).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        replacing = False
+
+        async def rewrite(message: Message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                replacing = True
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _BODY_HEADERS]
+                headers += [(b"content-type", b"application/json"), (b"content-length", str(len(self._body)).encode())]
+                await send({**message, "headers": headers})
+            elif replacing and message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": self._body})
+            else:
+                await send(message)
+
+        await self._app(scope, receive, rewrite)
+
+
+_BODY_HEADERS = frozenset({b"content-type", b"content-length"})
+
+
 def _health_endpoint(server: GatewayServer) -> Callable[[Request], Awaitable[Response]]:
     async def health(request: Request) -> Response:
         # Liveness plus readiness in one: 200 as soon as the process serves; the body says whether
@@ -114,11 +162,12 @@ def create_http_app(server: GatewayServer) -> ASGIApp:
         host=settings.host,
         custom_starlette_routes=[Route(HEALTH_PATH, _health_endpoint(server), methods=["GET"])],
     )
+    app = JsonRpcTooLarge(starlette, limit_bytes=DEFAULT_MAX_REQUEST_BODY_SIZE)
     if settings.auth_token:
-        return BearerTokenMiddleware(starlette, token=settings.auth_token, exempt=frozenset({HEALTH_PATH}))
+        return BearerTokenMiddleware(app, token=settings.auth_token, exempt=frozenset({HEALTH_PATH}))
     if not _is_loopback(settings.host):
         logger.warning("serving HTTP on %s without a bearer token (set PTC_AUTH_TOKEN)", settings.host)
-    return starlette
+    return app
 
 
 class _Uvicorn(uvicorn.Server):

@@ -19,6 +19,7 @@ from gateway.config import GatewaySettings
 from gateway.sandbox import BaseSandboxBackend
 from gateway.server._clients import Clients
 from gateway.server._server import GatewayServer
+from gateway.server._unparsable import AnsweringReadStream
 
 __all__ = ["open_server", "serve_stdio"]
 
@@ -48,15 +49,17 @@ async def open_server(
 async def serve_stdio(server: GatewayServer) -> None:
     """Serve one client over this process's stdin/stdout until it disconnects (or the call is cancelled).
 
-    While serving, the SDK points fd 1 at stderr, so nothing but protocol reaches stdout. When stdin
-    is a pipe or socket (what MCP clients give) it is read on the event loop, so cancelling (a
-    signal) stops at once; the SDK's own reader blocks a thread in `readline` that cancellation
-    waits for until the client writes or closes.
+    While serving, the SDK points fd 1 at stderr, so nothing but protocol reaches stdout. A line that
+    fails to parse is answered with the JSON-RPC error (`AnsweringReadStream`), not left unanswered.
+    When stdin is a pipe or socket (what MCP clients give) it is read on the event loop, so
+    cancelling (a signal) stops at once; the SDK's own reader blocks a thread in `readline` that
+    cancellation waits for until the client writes or closes.
     """
     stdin = _PipeLines.open(sys.stdin.fileno())
     try:
         async with stdio_server(stdin=stdin) as (read_stream, write_stream):
-            await server.server.run(read_stream, write_stream, server.server.create_initialization_options())
+            answering = AnsweringReadStream(read_stream, write_stream)
+            await server.server.run(answering, write_stream, server.server.create_initialization_options())
     finally:
         if stdin is not None:
             stdin.restore()

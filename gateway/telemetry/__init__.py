@@ -17,6 +17,7 @@ standard `OTEL_*` environment (`setup_telemetry`); without it every wrapper is a
 
 from gateway.telemetry._execution import ExecutionSpan, trace_execution
 from gateway.telemetry._names import NetworkTransport
+from gateway.telemetry._proxy import ProxyTelemetry, RequestSpan
 from gateway.telemetry._server_metrics import TelemetryServerMiddleware
 from gateway.telemetry._setup import capture_from_env, setup_telemetry
 from gateway.telemetry._telemetry import CaptureSettings, Telemetry
@@ -28,6 +29,8 @@ __all__ = [
     "CaptureSettings",
     "ExecutionSpan",
     "NetworkTransport",
+    "ProxyTelemetry",
+    "RequestSpan",
     "Telemetry",
     "TelemetryServerMiddleware",
     "TracedModelClient",

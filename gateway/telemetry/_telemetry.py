@@ -74,6 +74,8 @@ class Telemetry:
         self.capture = capture or CaptureSettings()
         self.tracer: Tracer = (tracer_provider or NoOpTracerProvider()).get_tracer(INSTRUMENTATION_NAME)
         meter: Meter = (meter_provider or NoOpMeterProvider()).get_meter(INSTRUMENTATION_NAME)
+        self.meter = meter
+        """For entry points that add their own instruments (the proxy)."""
         self._on_shutdown = tuple(on_shutdown)
         self._pools = _PoolGauges()
 

@@ -6,6 +6,12 @@ serialisation, error parsing, retries, event-stream decoding):
 - `POST /model/{id}/converse`         Converse JSON in and out
 - `POST /model/{id}/converse-stream`  Converse JSON in, AWS event-stream binary frames out (chunked)
 - `POST /model/{id}/invoke`           the Anthropic Messages body in and out (Claude ids only)
+- `POST /model/{id}/invoke-with-response-stream`  the Anthropic body in; `chunk` events, each holding
+                                      one Anthropic stream event (`message_start` … `message_stop`)
+
+Like Bedrock, the Anthropic body is checked strictly: unknown top-level keys, `caller` on a
+`tool_use` block ("Extra inputs are not permitted") and beta flags it does not know ("invalid
+beta flag") are refused with a ValidationException.
 
 Every request is normalised into a `Turn` (system text, messages, tools — the same view whatever
 the API) and handed to a *scripted model*: a plain function `Turn -> Reply`, in the spirit of
@@ -20,6 +26,7 @@ Converse, no ConverseStream, no scripting, hence this.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -37,8 +44,17 @@ from tests.bedrock.eventstream import encode_event, encode_exception
 
 __all__ = ["Endpoint", "Reply", "ScriptedModel", "ToolCall", "Turn", "run_endpoint"]
 
-Api = Literal["converse", "converse-stream", "invoke"]
-_ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<api>converse|converse-stream|invoke)$")
+Api = Literal["converse", "converse-stream", "invoke", "invoke-with-response-stream", "count-tokens"]
+_ROUTE = re.compile(
+    r"^/model/(?P<model>[^/]+)/(?P<api>converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$"
+)
+ANTHROPIC_BODY_KEYS = frozenset(
+    {"anthropic_version", "anthropic_beta", "max_tokens", "messages", "system", "temperature", "top_p", "top_k"}
+    | {"stop_sequences", "tools", "tool_choice", "thinking"}
+)
+KNOWN_BETAS = frozenset(
+    {"interleaved-thinking-2025-05-14", "context-1m-2025-08-07", "token-efficient-tools-2025-02-19"}
+)
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 CHARS_PER_TOKEN = 4
 _CUT = "<cut the connection>"
@@ -161,9 +177,15 @@ def _converse_turn(api: Api, model_id: str, body: dict[str, Any]) -> Turn:
     return Turn(api=api, model_id=model_id, system=system, messages=messages, tools=tools, cache_point=cache, raw=body)
 
 
-def _anthropic_turn(model_id: str, body: dict[str, Any]) -> Turn:
+def _anthropic_turn(model_id: str, body: dict[str, Any], api: Api = "invoke") -> Turn:
     if body.get("anthropic_version") != "bedrock-2023-05-31":
         raise ValidationError("anthropic_version must be bedrock-2023-05-31")
+    extra = sorted(set(body) - ANTHROPIC_BODY_KEYS)
+    if extra:
+        raise ValidationError(f"extraneous key [{extra[0]}] is not permitted")
+    for flag in body.get("anthropic_beta", []):
+        if flag not in KNOWN_BETAS:
+            raise ValidationError(f"invalid beta flag {flag}")
     if "anthropic." not in model_id:
         raise ValidationError(f"model {model_id} does not accept the Anthropic Messages body")
     system_raw = body.get("system", "")
@@ -177,13 +199,21 @@ def _anthropic_turn(model_id: str, body: dict[str, Any]) -> Turn:
             {"name": tool["name"], "description": tool.get("description", ""), "input_schema": tool["input_schema"]}
         )
     messages: list[dict[str, Any]] = []
-    for message in body["messages"]:
+    for i, message in enumerate(body["messages"]):
+        if message["role"] != ("user" if i % 2 == 0 else "assistant"):
+            raise ValidationError("messages: roles must alternate between user and assistant, starting with user")
+        if not message["content"]:
+            raise ValidationError(f"messages.{i}: content must not be empty")
         content: list[dict[str, Any]] = []
-        for block in message["content"]:
+        raw_content = message["content"]
+        blocks = [{"type": "text", "text": raw_content}] if isinstance(raw_content, str) else raw_content
+        for block in blocks:
             match block["type"]:
                 case "text":
                     content.append({"type": "text", "text": block["text"]})
                 case "tool_use":
+                    if "caller" in block:
+                        raise ValidationError("messages.content.tool_use.caller: Extra inputs are not permitted")
                     content.append(
                         {"type": "tool_use", "id": block["id"], "name": block["name"], "input": block["input"]}
                     )
@@ -201,9 +231,14 @@ def _anthropic_turn(model_id: str, body: dict[str, Any]) -> Turn:
                 case other:
                     raise ValidationError(f"unsupported content type {other}")
         messages.append({"role": message["role"], "content": content})
-    return Turn(
-        api="invoke", model_id=model_id, system=system, messages=messages, tools=tools, cache_point=cache, raw=body
-    )
+    for i in range(1, len(messages)):
+        uses = {b["id"] for b in messages[i - 1]["content"] if b["type"] == "tool_use"}
+        results = {b["tool_use_id"] for b in messages[i]["content"] if b["type"] == "tool_result"}
+        if messages[i]["role"] == "user" and uses != results:
+            raise ValidationError(
+                f"messages.{i}: tool_result blocks must answer exactly the tool_use ids of the previous message"
+            )
+    return Turn(api=api, model_id=model_id, system=system, messages=messages, tools=tools, cache_point=cache, raw=body)
 
 
 @dataclass
@@ -213,11 +248,14 @@ class Endpoint:
     model: ScriptedModel
     url: str = ""
     turns: list[Turn] = field(default_factory=list[Turn])
+    counted: list[Turn] = field(default_factory=list[Turn])
+    """The requests CountTokens was asked about (the model is not called for them)."""
     authorizations: list[str] = field(default_factory=list[str])
     throttled: int = 0
     model_errors: list[Exception] = field(default_factory=list[Exception])
     """What the scripted model raised (each answered with a 400 `ScriptedModelFailure`, never retried)."""
     _throttle_next: int = 0
+    _unavailable_next: int = 0
     _stream_error: str | None = None
     _cached: set[str] = field(default_factory=set[str])
     _counter: int = 0
@@ -229,7 +267,7 @@ class Endpoint:
             self._throttle_next = count
 
     def fail_next_stream(self, exception_type: str) -> None:
-        """Break the next ConverseStream after `messageStart` with an exception event."""
+        """Break the next ConverseStream or InvokeModelWithResponseStream after its first event (exception event)."""
         with self._lock:
             self._stream_error = exception_type
 
@@ -255,6 +293,18 @@ class Endpoint:
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
+
+    def unavailable(self, count: int) -> None:
+        """Answer the next `count` requests with HTTP 503 ServiceUnavailableException."""
+        with self._lock:
+            self._unavailable_next = count
+
+    def take_unavailable(self) -> bool:
+        with self._lock:
+            if self._unavailable_next > 0:
+                self._unavailable_next -= 1
+                return True
+            return False
 
     def take_throttle(self) -> bool:
         """Whether this request is one of the throttled ones (counts it)."""
@@ -366,9 +416,48 @@ def _anthropic_response(model_id: str, reply: Reply, calls: list[ToolCall], usag
     }
 
 
+def _anthropic_stream(
+    model_id: str, reply: Reply, calls: list[ToolCall], usage: dict[str, int]
+) -> Iterator[dict[str, Any]]:
+    """The Anthropic stream events of one reply, as Bedrock wraps them in `chunk` events."""
+    whole = _anthropic_response(model_id, reply, calls, usage)
+    yield {
+        "type": "message_start",
+        "message": {**whole, "content": [], "stop_reason": None, "usage": {**whole["usage"], "output_tokens": 1}},
+    }
+    for index, block in enumerate(whole["content"]):
+        if block["type"] == "text":
+            yield {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+            words = block["text"].split(" ")
+            for i, word in enumerate(words):
+                piece = word if i == len(words) - 1 else word + " "
+                if piece:
+                    yield {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": piece},
+                    }
+        else:
+            yield {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}}
+            raw = json.dumps(block["input"])
+            for start in range(0, len(raw), 40):
+                delta = {"type": "input_json_delta", "partial_json": raw[start : start + 40]}
+                yield {"type": "content_block_delta", "index": index, "delta": delta}
+        yield {"type": "content_block_stop", "index": index}
+    yield {
+        "type": "message_delta",
+        "delta": {"stop_reason": whole["stop_reason"], "stop_sequence": None},
+        "usage": {"output_tokens": whole["usage"]["output_tokens"]},
+    }
+    yield {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 1, "outputTokenCount": 1}}
+
+
 def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body are separate writes: with Nagle on, the body waits ~40 ms for the
+        # client's delayed ACK, as no real endpoint makes anyone wait.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass
@@ -404,9 +493,35 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                     429, {"message": "Too many requests, please wait before trying again."}, "ThrottlingException"
                 )
                 return
+            if endpoint.take_unavailable():
+                self._json(
+                    503, {"message": "Bedrock is unable to process your request."}, "ServiceUnavailableException"
+                )
+                return
+            if api == "count-tokens":
+                try:
+                    if re.match(r"^[a-z]{2,6}\.[a-z]+\.", model_id):
+                        raise ValidationError("The provided model identifier is invalid (CountTokens takes a model id)")
+                    counted_input = json.loads(raw)["input"]
+                    if "converse" in counted_input:
+                        counted = _converse_turn("converse", model_id, counted_input["converse"])
+                    else:
+                        inner = json.loads(base64.b64decode(counted_input["invokeModel"]["body"]))
+                        counted = _anthropic_turn(model_id, inner)
+                except (ValidationError, KeyError, TypeError, ValueError) as e:
+                    self._json(400, {"message": f"Malformed input request: {e}"}, "ValidationException")
+                    return
+                with endpoint._lock:
+                    endpoint.counted.append(counted)
+                seen = counted.system + json.dumps(counted.tools, sort_keys=True) + json.dumps(counted.messages)
+                self._json(200, {"inputTokens": math.ceil(len(seen) / CHARS_PER_TOKEN)})
+                return
             try:
                 body = json.loads(raw)
-                turn = _anthropic_turn(model_id, body) if api == "invoke" else _converse_turn(api, model_id, body)
+                if api in ("invoke", "invoke-with-response-stream"):
+                    turn = _anthropic_turn(model_id, body, api)
+                else:
+                    turn = _converse_turn(api, model_id, body)
             except (ValidationError, KeyError, TypeError, ValueError) as e:
                 self._json(400, {"message": f"Malformed input request: {e}"}, "ValidationException")
                 return
@@ -421,6 +536,22 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                     self._json(200, _converse_body(reply, calls, usage))
                 case "invoke":
                     self._json(200, _anthropic_response(model_id, reply, calls, usage))
+                case "invoke-with-response-stream":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    error = endpoint.take_stream_error()
+                    for index, event in enumerate(_anthropic_stream(model_id, reply, calls, usage)):
+                        payload = {"bytes": base64.b64encode(json.dumps(event).encode()).decode()}
+                        frame = encode_event("chunk", payload)
+                        if error and index == 1:  # after message_start, like fail_next_stream for Converse
+                            frame = encode_exception(error, "Too many tokens, please wait.")
+                        self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+                        self.wfile.flush()
+                        if error and index == 1:
+                            break
+                    self.wfile.write(b"0\r\n\r\n")
                 case "converse-stream":
                     self.send_response(200)
                     self.send_header("Content-Type", "application/vnd.amazon.eventstream")

@@ -7,14 +7,11 @@ import json
 from gateway.config import ModelSettings
 from gateway.executor import ExecutionFailure, ExecutionResult
 from gateway.models import profile_for
-from gateway.orchestrator import (
-    ClassicToolset,
-    RunStats,
-    build_system_prompt,
-    extract_code,
-    format_execution,
-    result_text,
-)
+from gateway.orchestrator import RunStats, build_system_prompt
+
+# Unit tests of the loop's pure parts, which no other package uses (so they are not on the front door).
+from gateway.orchestrator._classic import ClassicToolset, result_text
+from gateway.orchestrator._system_prompt import extract_code, format_execution
 from gateway.tools import TextContent, ToolResult, ToolSpec
 
 

@@ -1,0 +1,362 @@
+"""One `POST /v1/messages`: a plain pass-through to Bedrock, or a PTC loop that runs the model's code.
+
+Plain requests (no code-execution tool) go to InvokeModel(WithResponseStream) with the client's
+body, cleaned (`gateway.proxy._wire`); the stream events are Bedrock's own, passed on.
+
+PTC requests loop: ask the model (its view of the history, `gateway.proxy._ptc.model_view`), run
+the code it writes in a fresh sandbox, show it the output, until it answers, calls a direct client
+tool, or the code pauses on a programmatic client-tool call (the response then carries the pending
+`tool_use` blocks and the `container` to resume with).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from gateway.app import Gateway
+from gateway.config import ProxySettings
+from gateway.errors import ModelError
+from gateway.models import BedrockMessagesClient
+from gateway.proxy._converse import converse_request, from_converse
+from gateway.proxy._errors import ApiError, from_model_error
+from gateway.proxy._executions import CodeExecution, ExecutionStore
+from gateway.proxy._handles import ContainerHandle, HandleCodec
+from gateway.proxy._modelmap import ModelMap, ResolvedModel
+from gateway.proxy._ptc import (
+    CODE_EXECUTION_NAME,
+    EXECUTE_CODE,
+    PtcSetup,
+    client_result_block,
+    execution_blocks,
+    find_code_tool,
+    model_text,
+    model_view,
+    new_server_tool_id,
+    prepare,
+    start_execution,
+)
+from gateway.proxy._wire import bedrock_body, check_request, message_events, new_message_id
+from gateway.telemetry import ProxyTelemetry
+
+__all__ = ["MessagesService"]
+
+logger = logging.getLogger(__name__)
+
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Paused:
+    execution: CodeExecution
+    blocks: list[dict[str, Any]]
+
+
+class MessagesService:
+    """Answers Messages requests with Bedrock and the gateway's sandbox."""
+
+    def __init__(
+        self,
+        *,
+        gateway: Gateway,
+        settings: ProxySettings,
+        client: BedrockMessagesClient,
+        store: ExecutionStore,
+        codec: HandleCodec,
+        telemetry: ProxyTelemetry,
+    ) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self.client = client
+        self.store = store
+        self.codec = codec
+        self.telemetry = telemetry
+        self.models = ModelMap.from_settings(settings)
+        self._backend_name = gateway.settings.sandbox.backend
+
+    def resolve(self, body: object, *, count_only: bool = False) -> tuple[dict[str, Any], ResolvedModel]:
+        """The checked request and its model."""
+        request = check_request(body, count_only=count_only)
+        return request, self.models.resolve(request.get("model"))
+
+    # --- non-streaming -------------------------------------------------------------------------------
+
+    async def create(self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str]) -> dict[str, Any]:
+        """The whole response message."""
+        code_tool = find_code_tool(cast(list[dict[str, Any]], request.get("tools", [])))
+        if code_tool is None:
+            response = await self.invoke(model, bedrock_body(request, betas=[] if not model.anthropic else betas))
+            response["model"] = model.name
+            return response
+        return await self._ptc(request, model, betas=betas, message_id=new_message_id())
+
+    async def invoke(self, model: ResolvedModel, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One InvokeModel call inside a `chat` span."""
+        with self.telemetry.chat(model.bedrock_id, body) as record:
+            try:
+                if model.anthropic:
+                    response = dict(await self.client.invoke(model.bedrock_id, body))
+                else:
+                    raw = await self.client.converse(model.bedrock_id, converse_request(body))
+                    response = from_converse(raw, model=model.name)
+            except ModelError as e:
+                raise from_model_error(e) from e
+            record(response)
+            return response
+
+    async def count_tokens(self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str]) -> int:
+        """Input tokens of the request as the model would see it (for PTC: with the rules and stubs).
+
+        Bedrock's CountTokens; where the model does not support it, Bedrock's error is passed on
+        (no estimate is made up).
+        """
+        body = bedrock_body(request, betas=betas)
+        code_tool = find_code_tool(cast(list[dict[str, Any]], request.get("tools", [])))
+        if code_tool is not None:
+            setup = await prepare(self.gateway, code_tool)
+            limit = self.gateway.settings.model.tool_result_max_bytes
+            view = model_view(cast(list[dict[str, Any]], request["messages"]), limit_bytes=limit)
+            body["system"] = _system(request.get("system"), setup.system)
+            body["tools"] = setup.tools
+            body["messages"] = view.messages
+        try:
+            if model.anthropic:
+                return await self.client.count_tokens(model.bedrock_id, body)
+            return await self.client.count_tokens(model.bedrock_id, converse_request(body), converse=True)
+        except ModelError as e:
+            raise from_model_error(e) from e
+
+    # --- streaming ---------------------------------------------------------------------------------
+
+    def is_ptc(self, request: dict[str, Any]) -> bool:
+        """Whether the request's tools hold a code-execution tool."""
+        return find_code_tool(cast(list[dict[str, Any]], request.get("tools", []))) is not None
+
+    def stream(
+        self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A plain request's stream events (PTC streams are built from the whole message by the app).
+
+        Claude models: Bedrock's own stream. Others: one Converse call, replayed as stream events.
+        """
+        if not model.anthropic:
+            return self._replayed(request, model, betas=betas)
+        return self._passthrough(model, bedrock_body(request, betas=betas))
+
+    async def _replayed(
+        self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        message = await self.create(request, model, betas=betas)
+        for event in message_events(message):
+            yield event
+
+    async def _passthrough(self, model: ResolvedModel, body: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        end = self.telemetry.stream_chat(model.bedrock_id, body)
+        summary: dict[str, Any] = {"usage": {}}
+        error: str | None = "cancelled"
+        try:
+            async for event in self.client.invoke_stream(model.bedrock_id, body):
+                data = dict(event)
+                if data["type"] == "message_start" and isinstance(data.get("message"), dict):
+                    data["message"] = {**cast(dict[str, Any], data["message"]), "model": model.name}
+                    summary["usage"] = dict(cast(dict[str, Any], data["message"]).get("usage") or {})
+                elif data["type"] == "message_delta":
+                    summary["usage"].update(cast(dict[str, Any], data.get("usage") or {}))
+                    summary["stop_reason"] = cast(dict[str, Any], data.get("delta") or {}).get("stop_reason")
+                elif data["type"] == "message_stop":
+                    data = {"type": "message_stop"}  # without amazon-bedrock-invocationMetrics
+                yield data
+            error = None
+        except ModelError as e:
+            error = type(e).__qualname__
+            raise from_model_error(e) from e
+        finally:
+            end(summary, error)
+
+    # --- programmatic tool calling -----------------------------------------------------------------
+
+    async def _ptc(
+        self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str], message_id: str
+    ) -> dict[str, Any]:
+        return await self.ptc_begin(request, model, betas=betas, message_id=message_id).run()
+
+    def ptc_begin(self, request: dict[str, Any], model: ResolvedModel, *, betas: list[str], message_id: str) -> _PtcRun:
+        """A PTC request, ready to run (not started)."""
+        return _PtcRun(self, request, model, betas=betas, message_id=message_id)
+
+    def resume(self, request: Mapping[str, Any], tool_use_id: str, results: Mapping[str, Any]) -> CodeExecution:
+        container = request.get("container")
+        if isinstance(container, Mapping):
+            container = cast(Mapping[str, Any], container).get("id")
+        if container is None:
+            raise ApiError(
+                "invalid_request_error",
+                "container_id is required when there are pending tool uses generated by code execution with tools.",
+            )
+        handle = self.codec.decode(container)
+        if handle.replica != self.settings.replica_id:
+            raise ApiError(
+                "invalid_request_error",
+                f"container: this execution is paused on proxy replica {handle.replica!r}, not on this one "
+                f"({self.settings.replica_id!r}); route requests with a container to the replica named in it "
+                "(see docs/proxy.md, 'Several replicas')",
+            )
+        execution = self.store.get(handle.execution)
+        if execution is None:
+            raise ApiError(
+                "invalid_request_error",
+                f"container: {container} has expired (a paused execution waits {self.settings.container_idle_s:g} s "
+                "for tool results, then is removed) or the proxy restarted; send the request again without it",
+            )
+        if execution.tool_use_id != tool_use_id:
+            raise ApiError(
+                "invalid_request_error",
+                f"container: it belongs to code execution {execution.tool_use_id}, not to {tool_use_id[:64]}",
+            )
+        execution.resume(results)
+        return execution
+
+    async def wait(self, execution: CodeExecution, setup: PtcSetup) -> _Paused | None:
+        outcome = await execution.outcome(self.settings.settle_s)
+        if isinstance(outcome, list):
+            blocks = execution_blocks(outcome, version=setup.code_tool.version, tool_use_id=execution.tool_use_id)
+            return _Paused(execution=execution, blocks=blocks)
+        return None
+
+    def message(
+        self,
+        message_id: str,
+        model: ResolvedModel,
+        content: list[dict[str, Any]],
+        stop_reason: Any,
+        stop_sequence: Any,
+        usage: dict[str, int],
+        container: CodeExecution | None,
+    ) -> dict[str, Any]:
+        """The response message; `container` when an execution is paused."""
+        handle = None
+        if container is not None:
+            handle = {
+                "id": self.codec.encode(
+                    ContainerHandle(
+                        replica=self.settings.replica_id, execution=container.id, backend=self._backend_name
+                    )
+                ),
+                "expires_at": datetime.fromtimestamp(container.expires_at or time.time(), UTC)
+                .isoformat()
+                .replace("+00:00", "Z"),
+            }
+        return {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model.name,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": stop_sequence,
+            "usage": usage,
+            "container": handle,
+        }
+
+
+def _system(client: object, ours: str) -> list[dict[str, Any]]:
+    """The client's system prompt (string or blocks), then the PTC rules and stubs."""
+    blocks: list[dict[str, Any]] = []
+    if isinstance(client, str) and client:
+        blocks.append({"type": "text", "text": client})
+    elif isinstance(client, list):
+        blocks += [cast(dict[str, Any], b) for b in cast(list[Any], client) if isinstance(b, dict)]
+    blocks.append({"type": "text", "text": ours})
+    return blocks
+
+
+class _PtcRun:
+    """One PTC request: check and resume first (errors before any output), then the loop."""
+
+    def __init__(
+        self,
+        service: MessagesService,
+        request: dict[str, Any],
+        model: ResolvedModel,
+        *,
+        betas: list[str],
+        message_id: str,
+    ) -> None:
+        self.service = service
+        self.request = request
+        self.model = model
+        self.betas = betas
+        self.message_id = message_id
+
+    async def run(self) -> dict[str, Any]:
+        """The whole response message."""
+        service, request, model = self.service, self.request, self.model
+        code_tool = find_code_tool(cast(list[dict[str, Any]], request["tools"]))
+        assert code_tool is not None
+        setup = await prepare(service.gateway, code_tool)
+        limit = service.gateway.settings.model.tool_result_max_bytes
+        view = model_view(cast(list[dict[str, Any]], request["messages"]), limit_bytes=limit)
+        out: list[dict[str, Any]] = []
+        usage: dict[str, int] = dict.fromkeys(_USAGE_KEYS, 0)
+        execution: CodeExecution | None = None
+        if view.open_execution is not None:
+            execution = service.resume(request, view.open_execution, view.programmatic_results)
+        elif view.programmatic_results:
+            raise ApiError(
+                "invalid_request_error", "messages: tool results for programmatic calls, but no paused code execution"
+            )
+        body = bedrock_body(request, betas=self.betas)
+        body["system"] = _system(request.get("system"), setup.system)
+        body["tools"] = setup.tools
+        stop_reason: Any = "end_turn"
+        stop_sequence: Any = None
+        for _ in range(service.settings.max_turns):
+            if execution is not None:
+                paused = await service.wait(execution, setup)
+                if paused is not None:
+                    content = out + paused.blocks
+                    return service.message(self.message_id, model, content, "tool_use", None, usage, paused.execution)
+                block = client_result_block(execution.tool_use_id, execution.result)
+                out.append(block)
+                text, failed = model_text(block, limit_bytes=limit)
+                result = {"type": "tool_result", "tool_use_id": execution.tool_use_id, "content": text}
+                view.add("user", {**result, "is_error": failed})
+                execution = None
+            body["messages"] = view.messages
+            response = await service.invoke(model, body)
+            for key in _USAGE_KEYS:
+                value = cast(dict[str, Any], response.get("usage") or {}).get(key)
+                usage[key] += value if isinstance(value, int) else 0
+            stop_reason, stop_sequence = response.get("stop_reason"), response.get("stop_sequence")
+            for block in cast(list[dict[str, Any]], response.get("content") or []):
+                if block.get("type") != "tool_use" or block.get("name") != EXECUTE_CODE:
+                    out.append(block)
+                    view.add("assistant", block)
+                elif execution is None:  # one program per turn: the model sees only its first call
+                    raw = cast(dict[str, Any], block.get("input") or {}).get("code")
+                    code = raw if isinstance(raw, str) else ""
+                    tool_id = new_server_tool_id()
+                    out.append(
+                        {"type": "server_tool_use", "id": tool_id, "name": CODE_EXECUTION_NAME, "input": {"code": code}}
+                    )
+                    view.add(
+                        "assistant", {"type": "tool_use", "id": tool_id, "name": EXECUTE_CODE, "input": {"code": code}}
+                    )
+                    execution = start_execution(
+                        service.gateway,
+                        service.store,
+                        setup,
+                        code=code,
+                        tool_use_id=tool_id,
+                        idle_s=service.settings.container_idle_s,
+                        settle_s=service.settings.settle_s,
+                    )
+            if execution is None:
+                return service.message(self.message_id, model, out, stop_reason, stop_sequence, usage, None)
+        if execution is not None:
+            execution.cancel()
+        return service.message(self.message_id, model, out, "max_tokens", stop_sequence, usage, None)

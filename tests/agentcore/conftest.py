@@ -1,0 +1,3 @@
+from tests.agentcore.fixtures import agentcore
+
+__all__ = ["agentcore"]
