@@ -285,7 +285,9 @@ async def test_calls_in_flight_end_before_the_deadline_and_the_session_stops(age
         result = await run(ac, code, limits=ExecutionLimits(execution_timeout_s=10))
         assert ac.live_sessions == frozenset()
     assert result.error is not None and result.error.kind == "tool", result.error
-    assert result.error.message.startswith("calc.sleep: no answer before the execution's deadline (execution_timeout_s=10")
+    assert result.error.message.startswith(
+        "calc.sleep: no answer before the execution's deadline (execution_timeout_s=10"
+    )
     assert result.stdout == "started\n"
 
 
