@@ -55,13 +55,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def summary_ms(values: list[float]) -> dict[str, float]:
+def summary_ms(values: list[float]) -> dict[str, Any]:
     return {
         "n": len(values),
         "p50_ms": round(pct(values, 0.50) * 1000, 3),
         "p95_ms": round(pct(values, 0.95) * 1000, 3),
         "mean_ms": round(statistics.fmean(values) * 1000, 3),
         "min_ms": round(min(values) * 1000, 3),
+        "samples_ms": [round(v * 1000, 3) for v in values],  # for bench/plot.py's distributions
     }
 
 
@@ -138,8 +139,8 @@ ECHO_RUNNER = (
 class EchoBackend(DockerSandboxBackend):
     """The same hardened container, running a byte echo instead of the runner: the transport alone."""
 
-    def _container_config(self) -> dict[str, Any]:
-        return {**super()._container_config(), "command": ["python3", "-I", "-c", ECHO_RUNNER]}
+    def _container_config(self, uid: int | None) -> dict[str, Any]:
+        return {**super()._container_config(uid), "command": ["python3", "-I", "-c", ECHO_RUNNER]}
 
 
 async def bench_transport(image: str, n: int) -> dict[str, float]:

@@ -72,8 +72,15 @@ def _shorten(text: str, limit: int = 200) -> str:
 class Namespace:
     """A server's tools as attributes: ``await expenses.get_team_members(department="eng")``."""
 
-    def __init__(self, name: str, doc: str, tools: dict[str, Callable[..., Coroutine[Any, Any, Any]]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        doc: str,
+        tools: dict[str, Callable[..., Coroutine[Any, Any, Any]]],
+        unavailable: str | None = None,
+    ) -> None:
         object.__setattr__(self, "_ptc_name", name)
+        object.__setattr__(self, "_ptc_unavailable", unavailable)
         object.__setattr__(self, "_ptc_tools", tools)
         object.__setattr__(self, "__doc__", doc)
         for tool_name, function in tools.items():
@@ -82,6 +89,9 @@ class Namespace:
     def __getattr__(self, name: str) -> Any:
         tools: dict[str, Any] = object.__getattribute__(self, "_ptc_tools")
         own: str = object.__getattribute__(self, "_ptc_name")
+        unavailable: str | None = object.__getattribute__(self, "_ptc_unavailable")
+        if unavailable is not None and not name.startswith("__"):
+            return _unavailable_tool(f"{own}.{name}", unavailable)
         raise AttributeError(f"{own!r} has no tool {name!r}; its tools are: {', '.join(sorted(tools)) or '(none)'}")
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -270,6 +280,17 @@ def _make_tool(
     return tool
 
 
+def _unavailable_tool(qualname: str, reason: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """A tool of a server that is not up: calling it raises `ToolError` (catchable, like a failed call)."""
+
+    async def tool(*args: Any, **kwargs: Any) -> Any:
+        raise ToolError(f"{qualname}: {reason}")
+
+    tool.__name__ = qualname.rsplit(".", 1)[-1]
+    tool.__qualname__ = qualname
+    return tool
+
+
 def build_namespaces(caller: ToolCaller, specs: list[dict[str, Any]], stubs: dict[str, Any]) -> dict[str, Namespace]:
     """One `Namespace` per job namespace; signatures and docstrings come from the stub classes."""
     namespaces: dict[str, Namespace] = {}
@@ -281,5 +302,11 @@ def build_namespaces(caller: ToolCaller, specs: list[dict[str, Any]], stubs: dic
         for entry in entries:
             stub = getattr(stub_class, entry["name"], None) if stub_class is not None else None
             tools[entry["name"]] = _make_tool(caller, name, entry, stub)
-        namespaces[name] = Namespace(name, str(spec.get("doc") or getattr(stub_class, "__doc__", None) or ""), tools)
+        unavailable = spec.get("unavailable")
+        namespaces[name] = Namespace(
+            name,
+            str(spec.get("doc") or getattr(stub_class, "__doc__", None) or ""),
+            tools,
+            str(unavailable) if unavailable is not None else None,
+        )
     return namespaces

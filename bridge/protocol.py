@@ -128,12 +128,18 @@ class ToolEntry(TypedDict):
     """Sanitized Python parameter name -> original argument name."""
 
 
-class NamespaceSpec(TypedDict):
-    """One server namespace: a global object whose attributes are the tools."""
-
+class _NamespaceRequired(TypedDict):
     name: str
     doc: str
     tools: list[ToolEntry]
+
+
+class NamespaceSpec(_NamespaceRequired, total=False):
+    """One server namespace: a global object whose attributes are the tools."""
+
+    unavailable: str
+    """Set for a configured server that is not up (still starting, or failed): the namespace has no
+    tools and calling any attribute raises `ToolError` with this text, instead of a `NameError`."""
 
 
 class JobLimits(TypedDict, total=False):

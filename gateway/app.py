@@ -26,7 +26,7 @@ from gateway.telemetry import (
     transports_for,
 )
 from gateway.tools import BaseToolSource
-from gateway.upstream import Fleet, FleetEventHandler, connect_fleet
+from gateway.upstream import Fleet, FleetEventHandler, ServerState, connect_fleet
 
 __all__ = ["Gateway", "fleet_source", "open_gateway"]
 
@@ -51,18 +51,26 @@ class Gateway:
         self.backend = backend
         self.policy = ApprovalPolicy.from_settings(settings)
         self._toolbox: Toolbox | None = None
+        self._down: tuple[tuple[str, ServerState], ...] = ()
         self._toolbox_lock = anyio.Lock()
 
     async def toolbox(self) -> Toolbox:
-        """The catalog, stubs and prompt for the fleet's current version (rebuilt when it changes)."""
+        """The catalog, stubs and prompt for the fleet's current version (rebuilt when it changes).
+
+        Servers that are still starting or failed keep a namespace in the code: calling any of its
+        functions raises `ToolError` saying the server is unavailable (never a `NameError`).
+        """
         async with self._toolbox_lock:
             version = self.fleet.version
-            if self._toolbox is None or self._toolbox.version != version:
+            down = _servers_down(self.fleet)
+            if self._toolbox is None or self._toolbox.version != version or self._down != down:
+                self._down = down
                 self._toolbox = build_toolbox(
                     await self.source.list_tools(),
                     settings=self.settings,
                     descriptions=self.fleet.descriptions(),
                     version=version,
+                    unavailable=_unavailable_reasons(down),
                 )
             return self._toolbox
 
@@ -88,6 +96,26 @@ class Gateway:
             result = await executor.execute(code, toolbox=toolbox, hooks=hooks)
             execution.finish(result)
         return result
+
+
+def _servers_down(fleet: Fleet) -> tuple[tuple[str, ServerState], ...]:
+    """Configured servers that are not up, with their state (sorted by name)."""
+    return tuple((name, status.state) for name, status in fleet.status().items() if status.state in _DOWN)
+
+
+_DOWN: frozenset[ServerState] = frozenset({"starting", "failed"})
+
+
+def _unavailable_reasons(down: tuple[tuple[str, ServerState], ...]) -> dict[str, str]:
+    """What the code hears when it calls a server that is not up."""
+    return {
+        server: (
+            f"the MCP server {server!r} is still starting; its tools are not available yet (try again shortly)"
+            if state == "starting"
+            else f"the MCP server {server!r} is unavailable right now (it failed to connect; retrying)"
+        )
+        for server, state in down
+    }
 
 
 @asynccontextmanager

@@ -47,6 +47,7 @@ __all__ = [
     "CatalogParam",
     "CatalogTool",
     "build_catalog",
+    "missing_namespaces",
     "object_properties",
     "python_identifier",
     "resolve_ref",
@@ -212,6 +213,19 @@ def build_catalog(specs: Iterable[ToolSpec], *, descriptions: Mapping[str, str] 
         )
     namespaces.sort(key=lambda ns: ns.python_name)
     return Catalog(namespaces=tuple(namespaces), _by_id=by_id)
+
+
+def missing_namespaces(catalog: Catalog, servers: Iterable[str]) -> dict[str, str]:
+    """Python names for configured servers without tools in `catalog` (starting or failed).
+
+    Their namespaces stay in the code (calls raise `ToolError`, not `NameError`); the names never
+    clash with the catalog's, which keep theirs whatever the other servers' state.
+    """
+    present = {ns.server for ns in catalog.namespaces}
+    missing = sorted(set(servers) - present)
+    shadowed = _shadowed_globals()
+    taken = [ns.python_name for ns in catalog.namespaces]
+    return _assign_unique(missing, lambda s: _namespace_identifier(s, shadowed), taken=taken)
 
 
 def _spec_key(spec: ToolSpec) -> str:

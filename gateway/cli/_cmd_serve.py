@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 
-from gateway.cli._common import add_fleet_options, load_fleet_settings
+from gateway.cli._common import STOP_SIGNALS, add_fleet_options, load_fleet_settings
 from gateway.config import ServeSettings
 from gateway.server import open_server, serve_http, serve_stdio, transport_security
 
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
         help="sandbox backend (default: [sandbox] backend, docker; agentcore: [sandbox.agentcore]); "
         "local-process is for tests only",
     )
-    parser.set_defaults(handler=_serve)
+    parser.set_defaults(handler=_serve, handles_signals=True)
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -68,11 +68,14 @@ async def _serve(args: argparse.Namespace) -> int:
     if serve.transport == "http":
         transport_security(serve)  # refuse an unsafe bind before starting anything
 
-    async with open_server(settings) as server, anyio.create_task_group() as tg:
-        stop = anyio.Event()
+    # SIGTERM (systemd, container runtimes, `timeout`) and SIGHUP (a closed terminal) stop the server
+    # like Ctrl-C: the warm pool and running sandboxes are removed. The receiver stays installed until
+    # the clean-up is over, so a second signal cannot cut it short.
+    with anyio.open_signal_receiver(signal.SIGINT, *STOP_SIGNALS) as signals:
+        async with open_server(settings) as server, anyio.create_task_group() as tg:
+            stop = anyio.Event()
 
-        async def on_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async def on_signals() -> None:
                 async for signum in signals:
                     logger.info("received %s; shutting down", signal.Signals(signum).name)
                     stop.set()
@@ -80,13 +83,13 @@ async def _serve(args: argparse.Namespace) -> int:
                         tg.cancel_scope.cancel()
                     return
 
-        tg.start_soon(on_signals)
-        if serve.transport == "stdio":
-            logger.info("serving MCP over stdio (tool %r)", serve.tool_name)
-            await serve_stdio(server)
-        else:
-            await serve_http(server, stop=stop, on_listening=_announce)
-        tg.cancel_scope.cancel()
+            tg.start_soon(on_signals)
+            if serve.transport == "stdio":
+                logger.info("serving MCP over stdio (tool %r)", serve.tool_name)
+                await serve_stdio(server)
+            else:
+                await serve_http(server, stop=stop, on_listening=_announce)
+            tg.cancel_scope.cancel()
     return 0
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import functools
+import signal
 
 import anyio.to_thread
 
 from gateway.config import GatewaySettings, load_settings
 
-__all__ = ["FLEET_READY_TIMEOUT_S", "add_fleet_options", "load_fleet_settings"]
+__all__ = ["FLEET_READY_TIMEOUT_S", "STOP_SIGNALS", "add_fleet_options", "load_fleet_settings"]
 
 FLEET_READY_TIMEOUT_S = 60.0
 """How long a one-shot command (`tools`, `run`, `ask`) waits for every server's first connection attempt."""
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that cancel a command (and `serve` also on SIGINT): containers are removed on the way out."""
 
 
 def add_fleet_options(parser: argparse.ArgumentParser) -> None:

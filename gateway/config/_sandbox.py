@@ -63,6 +63,10 @@ class SandboxSettings(BaseModel):
     image: str = "ptc-sandbox:latest"
     pool_size: int = Field(default=2, ge=0, le=64)
     """Pre-started idle containers kept ready so the common path starts none."""
+    pool_max_size: int = Field(default=8, ge=0, le=64)
+    """The pool grows with demand up to this many: each execution that finds it empty adds one;
+    after `pool_shrink_after_s` without that it steps back towards `pool_size`."""
+    pool_shrink_after_s: float = Field(default=30.0, gt=0)
     pool_refill_delay_s: float = Field(default=0.05, ge=0)
     """After a pooled container is taken, wait this long before starting its replacement, so the
     replacement's start does not compete for CPU with the start of the execution that took it."""
@@ -146,7 +150,9 @@ class ExecutionLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     execution_timeout_s: float = Field(default=30.0, gt=0)
-    tool_call_timeout_s: float = Field(default=30.0, gt=0)
+    tool_call_timeout_s: float | None = Field(default=None, gt=0)
+    """Optional cap on every tool call made from the code. Unset: each server's own `timeout` applies.
+    Either way a call still running shortly before `execution_timeout_s` fails with `ToolError`."""
     max_approval_wait_s: float = Field(default=300.0, ge=0)
     """Time an execution may spend waiting on approval questions (its sandbox frozen, its clocks stopped)
     on top of `execution_timeout_s`: a hard cap on the whole execution."""

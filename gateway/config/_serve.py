@@ -30,6 +30,9 @@ class ServeSettings(BaseModel):
     """Extra `Host` header values accepted on HTTP (`name:port` or `name:*`); loopback names always are."""
     allowed_origins: list[str] = Field(default_factory=list)
     """Extra `Origin` values accepted on HTTP (`https://app.example:*`); loopback origins always are."""
+    startup_grace_s: float = Field(default=10.0, ge=0, le=300)
+    """How long the first `tools/list` and the first execution wait for servers still starting
+    (counted from the start of the gateway); then they answer with what is ready and name the rest."""
     stateless: bool = False
     """HTTP without sessions: any replica can answer any request, but handshake-era clients then get
     no elicitation (approvals that `ask` are refused) and no pushed `list_changed` (see docs/server.md)."""

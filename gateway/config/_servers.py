@@ -31,6 +31,9 @@ class _ServerCommon(BaseModel):
     """A disabled server is kept in the file but never started."""
     require_approval: list[str] = Field(default_factory=list)
     """Tool names (fnmatch patterns) that always ask the user before a call goes through."""
+    max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Largest JSON-RPC message (a tool result, a tool list) accepted from this server; a bigger one
+    fails the call it answers, without being read whole (stdio line, HTTP body or SSE event)."""
 
 
 class StdioServerConfig(_ServerCommon):

@@ -79,6 +79,12 @@ EXIT_STATUS_WAIT_S = 1.0
 _EXIT_STATUS_POLL_S = 0.02
 _DIAGNOSTICS_CHARS = 2000
 _OOM_STATUSES = frozenset({137, -9})
+ERROR_TYPE_BYTES = 256
+"""Longest exception type name kept from a `done` frame (the frame model already refuses longer ones)."""
+CALL_RESERVE_FRACTION = 0.1
+CALL_RESERVE_MIN_S = 0.5
+CALL_RESERVE_MAX_S = 5.0
+"""A tool call still running this close to the execution's deadline fails with `ToolError` (see `call_reserve_s`)."""
 
 
 class Executor:
@@ -202,7 +208,7 @@ class Executor:
             case CallFrame():
                 tool = catalog.tool(frame.tool)
                 if tool is None:
-                    _violation(run, f"call to unknown tool {frame.tool[:200]!r}")
+                    _violation(run, f"call to unknown tool {ascii(frame.tool[:200])}")  # escaped: no look-alikes
                     return False
                 if frame.id in run.in_flight:
                     _violation(run, f"call id {frame.id} is already in flight")
@@ -261,24 +267,66 @@ class Executor:
     async def _invoke(self, run: Run, tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> ToolResult | str:
         """The tool's result, or the message of the `ToolError` the code will see.
 
-        `tool_call_timeout_s` bounds the call, but not the time a wrapper spends waiting on a human
-        (an approval question, `CallOptions.suspend`): that stops this call's clock and the execution's.
+        The tool source applies its own per-call timeout (the fleet: the server's `timeout`).
+        `tool_call_timeout_s`, when set, caps every call on top of it; and every call ends
+        `call_reserve_s` before the execution's deadline, so a hanging tool becomes a `ToolError`
+        the code can catch while it still has time to use the results it has. Neither clock counts
+        the time a wrapper spends waiting on a human (an approval question, `CallOptions.suspend`).
         """
         label = tool.id
-        timeout_s = self.limits.tool_call_timeout_s
+        refused = _refused_arguments(tool, arguments)
+        if refused is not None:
+            return f"{label}: {refused}"
+        cap_s = self.limits.tool_call_timeout_s
+        reserve_s = call_reserve_s(self.limits.execution_timeout_s)
+        assert run.deadline is not None  # calls arrive only after the job was sent
+        clamped = False
         try:
-            with anyio.CancelScope(deadline=anyio.current_time() + timeout_s) as scope:
+            with anyio.CancelScope(deadline=anyio.current_time() + (cap_s or math.inf)) as scope:
                 call = Deadline(scope)
-                options: CallOptions = {"timeout_s": timeout_s, "suspend": lambda: run.suspended(call)}
-                return await self.source.call_tool(tool.ref, arguments, options=options)
-        except TimeoutError:  # the source's own timeout (the fleet applies timeout_s per call)
-            pass
+                with run.deadline.follow(reserve_s) as clamp:
+                    options: CallOptions = {"suspend": lambda: run.suspended(call)}
+                    return await self.source.call_tool(tool.ref, arguments, options=options)
+                clamped = clamp.cancelled_caught
+        except TimeoutError:  # the source's own timeout, raised as TimeoutError rather than UpstreamError
+            return f"{label}: no answer in time (the tool source's timeout)"
         except UpstreamError as e:
             return f"{label}: {e}"
         except Exception as e:  # a broken tool source must fail one call, not the gateway
             logger.exception("tool source failed calling %s", tool.ref)
             return f"{label}: internal gateway error ({type(e).__name__})"
-        return f"{label}: no answer within {timeout_s:g} s (tool_call_timeout_s)"
+        if clamped or cap_s is None:
+            return (
+                f"{label}: no answer before the execution's deadline (execution_timeout_s="
+                f"{self.limits.execution_timeout_s:g} s; calls end {reserve_s:g} s before it so the code can use "
+                "what it has)"
+            )
+        return f"{label}: no answer within {cap_s:g} s (tool_call_timeout_s)"
+
+
+def _refused_arguments(tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> str | None:
+    """Why `arguments` are refused, when the tool's input schema forbids ones it does not list.
+
+    The stub's signature already refuses them in the sandbox, but the code can write `call` frames
+    itself; the upstream may ignore extra arguments silently, or act on them.
+    """
+    schema = tool.spec.input_schema
+    if schema.get("additionalProperties") is not False:
+        return None
+    properties = schema.get("properties")
+    allowed = properties if isinstance(properties, dict) else {}
+    extra = [name for name in arguments if name not in allowed]
+    if not extra:
+        return None
+    names = ", ".join(ascii(name) for name in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+    accepted = ", ".join(repr(name)[:80] for name in list(allowed)[:20]) or "none"
+    return f"unexpected argument {names}: its input schema accepts only {accepted}"
+
+
+def call_reserve_s(execution_timeout_s: float) -> float:
+    """How long before the execution's deadline every tool call is ended: 10 %, within 0.5–5 s, at most half."""
+    reserve_s = min(max(CALL_RESERVE_FRACTION * execution_timeout_s, CALL_RESERVE_MIN_S), CALL_RESERVE_MAX_S)
+    return min(reserve_s, execution_timeout_s / 2)
 
     # --- detachable executions (the seam for callers that resume elsewhere; see `_suspend`) -----------
 
@@ -643,7 +691,7 @@ def _result(run: Run, limits: ExecutionLimits) -> ExecutionResult:
     return ExecutionResult(
         stdout=stdout,
         stderr=stderr,
-        error=_failure(run),
+        error=_failure(run, limits),
         tool_calls=run.completed,
         duration_s=run.elapsed(),
         stdout_truncated=stdout_truncated,
@@ -652,12 +700,21 @@ def _result(run: Run, limits: ExecutionLimits) -> ExecutionResult:
     )
 
 
-def _clean(text: str) -> str:
-    """Text from the sandbox, safe to encode anywhere (no lone surrogates)."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+def _clean(text: str, limit_bytes: int) -> str:
+    """Text from the sandbox, safe to encode anywhere (no lone surrogates) and at most `limit_bytes` long.
+
+    The `done` frame's error text is the runner's word: a hostile runner can forge one carrying megabytes
+    of "traceback". Clipped here, where it enters, it stays bounded on every way out (CLI, MCP result,
+    orchestrator, spans).
+    """
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit_bytes:
+        return data.decode("utf-8")
+    kept = data[:limit_bytes].decode("utf-8", "ignore")
+    return f"{kept}\n[... {len(data) - len(kept.encode('utf-8'))} more bytes dropped (max_output_bytes={limit_bytes})]"
 
 
-def _failure(run: Run) -> ExecutionFailure | None:
+def _failure(run: Run, limits: ExecutionLimits) -> ExecutionFailure | None:
     if run.fault is not None:
         kind, exc = run.fault
         return ExecutionFailure(kind=kind, type=type(exc).__name__, message=str(exc), exception=exc)
@@ -669,9 +726,9 @@ def _failure(run: Run) -> ExecutionFailure | None:
         return None
     error = done.error or ErrorInfoFrame(type="Exception", message="the code failed without details")
     error = ErrorInfoFrame(
-        type=_clean(error.type),
-        message=_clean(error.message),
-        traceback=_clean(error.traceback) if error.traceback is not None else None,
+        type=_clean(error.type, ERROR_TYPE_BYTES),
+        message=_clean(error.message, limits.max_output_bytes),
+        traceback=_clean(error.traceback, limits.max_output_bytes) if error.traceback is not None else None,
         lineno=error.lineno,
     )
     if not run.started and error.type == STUB_ERROR:

@@ -16,6 +16,8 @@ __all__ = ["CallFrame", "DoneFrame", "ErrorInfoFrame", "OutputFrame", "SandboxFr
 
 _MAX_TOOL_ID_CHARS = 1024
 _MAX_CALL_ID = 2**53
+_MAX_COUNT = 2**63
+"""Counts and line numbers from the runner: any real value fits; a 4,000-digit one is refused."""
 
 
 class Frame(BaseModel):
@@ -43,15 +45,15 @@ class ErrorInfoFrame(Frame):
     type: str = Field(max_length=256)
     message: str
     traceback: str | None = None
-    lineno: int | None = None
+    lineno: int | None = Field(default=None, ge=-_MAX_COUNT, le=_MAX_COUNT)
 
 
 class DoneFrame(Frame):
     type: Literal["done"]
     ok: bool
-    tool_calls: int = Field(ge=0)
-    stdout_dropped: int = Field(ge=0)
-    stderr_dropped: int = Field(ge=0)
+    tool_calls: int = Field(ge=0, le=_MAX_COUNT)
+    stdout_dropped: int = Field(ge=0, le=_MAX_COUNT)
+    stderr_dropped: int = Field(ge=0, le=_MAX_COUNT)
     error: ErrorInfoFrame | None = None
 
 
@@ -82,5 +84,6 @@ def parse_frame(message: dict[str, Any]) -> SandboxFrame | str:
     except ValidationError as e:
         first = e.errors()[0] if e.error_count() else None
         where = ".".join(str(part) for part in first["loc"]) if first else ""
-        detail = f"{first['msg']} at {where!r}" if first else str(e)
-        return f"malformed {str(message.get('type'))[:40]!r} frame: {detail}"
+        detail = f"{first['msg']} at {ascii(where[:200])}" if first else str(e)[:500]
+        # ascii(): names from the sandbox are shown escaped, so a look-alike cannot pass for a real one.
+        return f"malformed {ascii(str(message.get('type'))[:40])} frame: {detail}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Generator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Literal
 
 import anyio
@@ -69,18 +69,22 @@ class Deadline:
     """A cancel scope's deadline that stops while somebody waits on a human (see `CallOptions.suspend`).
 
     Nested and concurrent pauses are counted: the clock runs again when the last one ends, with the
-    time that was left when the first one began.
+    time that was left when the first one began. Scopes registered with `follow` end a fixed time
+    before this deadline, and stand still with it.
     """
 
     def __init__(self, scope: anyio.CancelScope) -> None:
         self._scope = scope
         self._depth = 0
         self._remaining = 0.0
+        self._followers: dict[anyio.CancelScope, float] = {}
 
     def pause(self) -> None:
         if self._depth == 0:
             self._remaining = max(self._scope.deadline - anyio.current_time(), 0.0)
             self._scope.deadline = math.inf
+            for follower in self._followers:
+                follower.deadline = math.inf
         self._depth += 1
 
     def left(self) -> float:
@@ -93,6 +97,19 @@ class Deadline:
         self._depth -= 1
         if self._depth == 0:
             self._scope.deadline = anyio.current_time() + self._remaining
+            for follower, before_s in self._followers.items():
+                follower.deadline = self._scope.deadline - before_s
+
+    @contextmanager
+    def follow(self, before_s: float) -> Generator[anyio.CancelScope]:
+        """A cancel scope whose deadline is `before_s` ahead of this one (paused with it)."""
+        scope = anyio.CancelScope(deadline=self._scope.deadline - before_s if self._depth == 0 else math.inf)
+        self._followers[scope] = before_s
+        try:
+            with scope:
+                yield scope
+        finally:
+            del self._followers[scope]
 
 
 class Run:

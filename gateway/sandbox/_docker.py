@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Self, cast
 
@@ -41,8 +41,10 @@ from gateway.sandbox._engine import (
     engine_errors,
     raw_socket,
 )
+from gateway.sandbox._exits import ContainerExit, ExitWatch
 from gateway.sandbox._owner import LABEL_OWNER, current_identity, is_orphan
 from gateway.sandbox._pool import WarmPool
+from gateway.sandbox._removal import Removals
 from gateway.sandbox._runtime import (
     DIGEST_LABEL,
     EXIT_NO_PAYLOAD,
@@ -73,6 +75,14 @@ _STDERR = 2
 READ_CHUNK_BYTES = 256 * 1024
 UNREAD_PAUSE_BYTES = 1024 * 1024
 """Unread stdout held before the reader pauses; the runner then blocks on its pipe (backpressure)."""
+MAX_PENDING_REMOVALS = 16
+"""Used containers waiting to be killed and removed in the background; one more waits for a slot."""
+MAX_PARALLEL_REMOVAL_CALLS = 4
+"""Engine calls to kill and remove containers that did not go away by themselves, at once."""
+AUTO_REMOVE_GRACE_S = 0.5
+"""How long a used container may take to exit and be removed by the engine before we kill it."""
+_REMOVAL_WAIT_S = 10.0
+_REMOVAL_POLL_S = 0.02
 _UID_ATTEMPTS = 8
 """Random picks from `uid_range` tried before giving up because other gateways hold them."""
 
@@ -90,7 +100,8 @@ class DockerSandbox(BaseSandbox):
         info: SandboxInfo,
         max_diagnostics_bytes: int,
         memory_mb: int,
-        on_close: Callable[[str], None] | None = None,
+        retire: Callable[[str], Awaitable[None]],
+        outcome: Callable[[str], ContainerExit | None],
     ) -> None:
         self.info = info
         self._api = api
@@ -99,7 +110,8 @@ class DockerSandbox(BaseSandbox):
         self._close_socket = close_socket
         self._sock.setblocking(False)
         self._memory_mb = memory_mb
-        self._on_close = on_close
+        self._retire = retire
+        self._outcome = outcome
         # Demultiplexer state: an incomplete header, the stream and bytes left of the current chunk.
         self._recv_buffer = bytearray(READ_CHUNK_BYTES)
         self._recv_view = memoryview(self._recv_buffer)
@@ -276,12 +288,19 @@ class DockerSandbox(BaseSandbox):
             await anyio.to_thread.run_sync(self._api.unpause, self._id)
 
     async def exit_status(self) -> int | None:
-        """The container's exit code once it has stopped, else None."""
+        """The container's exit code once it has stopped, else None.
+
+        The engine removes an exited container by itself (AutoRemove), so the backend's event watch
+        is asked first; inspecting covers the moment before its event arrives.
+        """
+        if (outcome := self._outcome(self._id)) is not None:
+            self._oom_killed = self._oom_killed or outcome.oom_killed
+            return outcome.code
         try:
             with engine_errors("inspecting the sandbox"):
                 state = (await anyio.to_thread.run_sync(self._api.inspect_container, self._id)).get("State", {})
         except NotFoundError:
-            return None
+            return None  # removed: its event is on the way (the caller polls)
         if state.get("OOMKilled"):
             self._oom_killed = True
         if state.get("Running") or state.get("Status") in ("created", "restarting"):
@@ -290,7 +309,13 @@ class DockerSandbox(BaseSandbox):
         return int(code) if isinstance(code, int) else None
 
     async def aclose(self) -> None:
-        """Kill and remove the container (shielded; idempotent)."""
+        """Close the attach socket and hand the container to the backend to kill and remove.
+
+        Shielded and idempotent. Returns before the engine has removed the container (that takes
+        tens of milliseconds and is not the caller's business): the backend removes it in the
+        background, bounded, and waits for it on close. Closing the socket also closes the runner's
+        stdin, so the runner exits at once if it has not already.
+        """
         if self._closed:
             return
         self._closed = True
@@ -300,9 +325,7 @@ class DockerSandbox(BaseSandbox):
             self._wake()
             anyio.notify_closing(self._sock)
             self._close_socket()
-            await _remove(self._api, self._id)
-            if self._on_close is not None:
-                self._on_close(self._id)
+            await self._retire(self._id)
 
 
 def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
@@ -314,7 +337,11 @@ def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
 
 
 async def _remove(api: EngineApi, container_id: str) -> None:
-    """`docker rm -f`: SIGKILL then remove. A container already gone is fine."""
+    """`docker rm -f`: SIGKILL then remove; returns once the container is gone (or could not be removed).
+
+    A container already gone is fine. One the engine is already removing (AutoRemove after it
+    exited) is waited for, so "removed" means the engine no longer lists it.
+    """
     try:
         with engine_errors("removing a sandbox container"):
             await anyio.to_thread.run_sync(partial(api.remove_container, container_id, v=True, force=True))
@@ -323,6 +350,17 @@ async def _remove(api: EngineApi, container_id: str) -> None:
     except SandboxUnavailableError as e:
         if "already in progress" not in str(e):
             logger.warning("could not remove sandbox container %s: %s", container_id[:12], e)
+            return
+        with anyio.move_on_after(_REMOVAL_WAIT_S):
+            while True:
+                try:
+                    with engine_errors("waiting for a sandbox container's removal"):
+                        await anyio.to_thread.run_sync(api.inspect_container, container_id)
+                except NotFoundError:
+                    return
+                except SandboxUnavailableError:
+                    return
+                await anyio.sleep(_REMOVAL_POLL_S)  # the engine has no "removed" event we could wait on here
 
 
 class DockerSandboxBackend(BaseSandboxBackend):
@@ -343,11 +381,16 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self._api: EngineApi | None = None
         self._mode: RuntimeMode = "baked"
         self._owned: set[str] = set()
+        """Every container created and not yet removed: pooled, handed out, or waiting for removal."""
         self._sandboxes: dict[str, DockerSandbox] = {}
         """Handed-out or pooled sandboxes not yet closed (their sockets are closed with the backend)."""
         self._lock = anyio.Lock()
         self._tg: TaskGroup | None = None
         self._pool: WarmPool[DockerSandbox] | None = None
+        self._pool_scope = anyio.CancelScope()
+        self._removals = Removals(remove=self._remove_owned, max_pending=MAX_PENDING_REMOVALS)
+        self._removal_calls = anyio.CapacityLimiter(MAX_PARALLEL_REMOVAL_CALLS)
+        self._exits: ExitWatch | None = None
         self._closed = False
         self._uids = UidPool(*settings.uid_range) if settings.uid_range is not None else None
         self._uid_of: dict[str, int] = {}
@@ -355,8 +398,19 @@ class DockerSandboxBackend(BaseSandboxBackend):
         self._security_opt: list[str] = []
 
     async def __aenter__(self) -> Self:
-        await self._ensure_engine()
+        api = await self._ensure_engine()
         await self.reap_orphans()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        try:
+            self._exits = ExitWatch(api, label=f"{LABEL_OWNER}={self.owner}")
+            await self._tg.start(self._exits.run)
+        except BaseException:
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+            raise
+        self._removals.start(self._tg)
         if self.settings.pool_size:
             self._pool = WarmPool(
                 size=self.settings.pool_size,
@@ -364,16 +418,26 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 discard=_close_sandbox,
                 is_alive=DockerSandbox.is_alive,
                 refill_delay_s=self.settings.pool_refill_delay_s,
+                room=self._removals.room,
+                max_size=self.settings.pool_max_size,
+                shrink_after_s=self.settings.pool_shrink_after_s,
             )
-            self._tg = anyio.create_task_group()
-            await self._tg.__aenter__()
-            self._tg.start_soon(self._pool.run, self._tg)
+            self._tg.start_soon(self._run_pool, self._pool, self._tg)
         return self
+
+    async def _run_pool(self, pool: WarmPool[DockerSandbox], task_group: TaskGroup) -> None:
+        with self._pool_scope:
+            await pool.run(task_group)
 
     @property
     def runtime_mode(self) -> RuntimeMode:
         """How the bridge runtime gets into the containers: baked into the image or sent over stdin."""
         return self._mode
+
+    @property
+    def pool_target(self) -> int:
+        """How many ready containers the pool aims for now (grows with demand, see `WarmPool`)."""
+        return self._pool.target if self._pool else 0
 
     @property
     def pool_ready(self) -> int:
@@ -382,8 +446,17 @@ class DockerSandboxBackend(BaseSandboxBackend):
 
     @property
     def owned_containers(self) -> frozenset[str]:
-        """Ids of every container this backend has created and not yet removed."""
+        """Ids of every container this backend has created and not yet removed (including pending removals)."""
         return frozenset(self._owned)
+
+    @property
+    def pending_removals(self) -> frozenset[str]:
+        """Ids of used containers handed to the background removal and not yet removed."""
+        return self._removals.pending
+
+    async def settle(self) -> None:
+        """Wait until every used container handed over so far has been removed (benchmarks, tests)."""
+        await self._removals.settle()
 
     async def _ensure_engine(self) -> EngineApi:
         async with self._lock:
@@ -486,6 +559,9 @@ class DockerSandboxBackend(BaseSandboxBackend):
                 Ulimit(name="core", soft=0, hard=0),
             ],
             init=s.init,
+            # The engine removes the container once it exits: the runner exits when our end of its
+            # stdio closes, so even a SIGKILLed gateway leaves nothing behind for long.
+            auto_remove=True,
             log_config=LogConfig(type="none"),
             runtime=s.runtime,
         )
@@ -538,7 +614,8 @@ class DockerSandboxBackend(BaseSandboxBackend):
                     info=SandboxInfo(backend=self.name, id=container_id[:12], start="cold", start_duration_s=0.0),
                     max_diagnostics_bytes=self.settings.max_diagnostics_bytes,
                     memory_mb=self.settings.memory_mb,
-                    on_close=self._forget,
+                    retire=self._retire,
+                    outcome=self._outcome,
                 )
                 self._sandboxes[container_id] = sandbox
                 with engine_errors("starting a sandbox container"):
@@ -563,6 +640,31 @@ class DockerSandboxBackend(BaseSandboxBackend):
             sandbox.info, start="warm" if kind == "warm" else "cold", start_duration_s=anyio.current_time() - began
         )
         return sandbox
+
+    async def _retire(self, container_id: str) -> None:
+        """A closed sandbox: forget its socket, queue the container for removal (bounded; see `Removals`)."""
+        self._sandboxes.pop(container_id, None)
+        await self._removals.retire(container_id)
+
+    async def _remove_owned(self, container_id: str) -> None:
+        """Make sure a used container is gone, with an engine call only when needed.
+
+        The engine removes it once the runner exits (AutoRemove), which the runner does as soon as
+        its stdio closes; a container still there after `AUTO_REMOVE_GRACE_S` is killed and removed.
+        """
+        exits = self._exits
+        if exits is not None:
+            with anyio.move_on_after(AUTO_REMOVE_GRACE_S):
+                await exits.wait_destroyed(container_id)
+        if (exits is None or not exits.destroyed(container_id)) and self._api is not None:
+            async with self._removal_calls:  # waiting for the engine's own removal took no slot
+                await _remove(self._api, container_id)
+        self._forget(container_id)
+        if exits is not None:
+            exits.forget(container_id)
+
+    def _outcome(self, container_id: str) -> ContainerExit | None:
+        return self._exits.outcome(container_id) if self._exits is not None else None
 
     async def _allocate_uid(self, api: EngineApi) -> int | None:
         """A uid from `uid_range` no live sandbox has: not ours (the pool), nor another gateway's (the engine)."""
@@ -599,23 +701,30 @@ class DockerSandboxBackend(BaseSandboxBackend):
         with anyio.CancelScope(shield=True):
             if sandbox is not None:
                 await sandbox.aclose()
-            elif self._api is not None:
-                await _remove(self._api, container_id)
-                self._forget(container_id)
+            else:
+                await self._removals.retire(container_id)
 
     async def aclose(self) -> None:
-        """Stop refilling, then kill and remove every container this backend still owns."""
+        """Stop refilling, then kill and remove every container this backend still owns.
+
+        Removals still pending in the background are waited for; sandboxes still handed out are
+        closed and removed too.
+        """
         if self._closed:
             return
         self._closed = True
+        self._pool_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            if self._pool is not None:
+                await self._pool.aclose()
+            await self._removals.drain()
         if self._tg is not None:
-            # Not under the shield below: a task group must be left in the scope it was entered in.
+            # Not under the shield: a task group must be left in the scope it was entered in. Only
+            # finished removals and the cancelled pool remain in it.
             task_group, self._tg = self._tg, None
             task_group.cancel_scope.cancel()
             await task_group.__aexit__(None, None, None)
         with anyio.CancelScope(shield=True):
-            if self._pool is not None:
-                await self._pool.aclose()
             api = self._api
             if api is not None:
                 async with anyio.create_task_group() as tg:

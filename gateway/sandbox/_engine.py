@@ -23,6 +23,8 @@ __all__ = [
     "ENGINE_FIX",
     "IMAGE_FIX",
     "EngineApi",
+    "EventStream",
+    "close_event_stream",
     "ImageMissingError",
     "NotFoundError",
     "connect_engine",
@@ -55,6 +57,14 @@ class EngineApi(Protocol):
     def pull(self, repository: str, tag: str | None = None, *, stream: bool = False, decode: bool = False) -> Any: ...
     def import_image(self, **kwargs: Any) -> Any: ...
     def tag(self, image: str, repository: str, tag: str | None = None) -> bool: ...
+    def events(self, *, decode: bool = False, filters: Mapping[str, Any] | None = None) -> EventStream: ...
+    def close(self) -> None: ...
+
+
+class EventStream(Protocol):
+    """The engine's event stream (`docker.types.CancellableStream`): blocking iteration; `close` ends it."""
+
+    def __next__(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -138,3 +148,19 @@ def raw_socket(attached: object) -> tuple[socket.socket, Callable[[], None]]:
                     pass
 
     return sock, close
+
+
+def close_event_stream(stream: EventStream) -> None:
+    """End an event stream: wake the thread blocked reading it and release its connection. Blocking.
+
+    The SDK's `close` shuts the socket down but leaves the HTTP response (which holds a reference
+    to the socket) open until garbage collection; close that too.
+    """
+    stream.close()
+    response = getattr(stream, "_response", None)
+    close_response = getattr(response, "close", None)
+    if callable(close_response):
+        try:
+            close_response()
+        except (OSError, ValueError):  # already torn down by the close above
+            pass

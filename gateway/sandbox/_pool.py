@@ -1,5 +1,10 @@
 """A warm pool: sandboxes started ahead of time so an execution starts none.
 
+The pool grows with demand: each `take()` that finds it empty (an execution had to wait for a
+cold start) raises its target by one, up to `max_size`; after `shrink_after_s` without a miss the
+target steps back towards `size` and the surplus is discarded. So a burst of executions is served
+from the pool after the first few misses, and an idle gateway keeps only `size` containers.
+
 Generic over what it pools; the Docker backend gives it a `start` function (create, start and
 wait for the runner's hello) and a `discard` function (kill and remove). Sandboxes are handed out
 once and never come back. The pool refills in the background inside a task group its owner runs.
@@ -38,8 +43,14 @@ class WarmPool(Generic[S]):
         is_alive: Callable[[S], bool],
         parallel_starts: int = 2,
         refill_delay_s: float = 0.0,
+        room: Callable[[], Awaitable[None]] | None = None,
+        max_size: int | None = None,
+        shrink_after_s: float = 30.0,
     ) -> None:
         self.size = size
+        self.max_size = max(size, max_size if max_size is not None else size)
+        self._target = size
+        self._shrink_after_s = shrink_after_s
         self._start = start
         self._discard = discard
         self._is_alive = is_alive
@@ -47,9 +58,16 @@ class WarmPool(Generic[S]):
         self._starting = 0
         self._parallel = max(1, parallel_starts)
         self._refill_delay_s = refill_delay_s
+        self._room = room
+        """Waits until the owner has room for one more sandbox (used ones still being removed count)."""
         self._wake = anyio.Event()
         self._closed = False
         self._discard_later: list[S] = []
+
+    @property
+    def target(self) -> int:
+        """How many ready sandboxes the pool aims for now (between `size` and `max_size`)."""
+        return self._target
 
     @property
     def ready(self) -> int:
@@ -65,6 +83,9 @@ class WarmPool(Generic[S]):
                 return sandbox
             logger.warning("a pooled sandbox died while idle; discarding it")
             self._discard_later.append(sandbox)
+        if self.size and self._target < self.max_size:
+            self._target += 1  # demand outran the pool: keep one more ready from now on
+            logger.info("warm pool: growing to %d", self._target)
         self._wake.set()
         return None
 
@@ -75,14 +96,20 @@ class WarmPool(Generic[S]):
             for dead in self._discard_later:
                 task_group.start_soon(self._discard, dead)
             self._discard_later.clear()
-            missing = self.size - len(self._ready) - self._starting
+            missing = self._target - len(self._ready) - self._starting
             if missing <= 0:
-                await self._wake.wait()
+                with anyio.move_on_after(self._shrink_after_s if self._target > self.size else math.inf) as idle:
+                    await self._wake.wait()
+                if idle.cancelled_caught:
+                    self._shrink(task_group)
+                    continue
                 # Starting a replacement costs CPU (engine, runc, interpreter start); wait a moment so
                 # it does not compete with the start of the execution that just took a sandbox.
                 await anyio.sleep(self._refill_delay_s)
                 self._wake = anyio.Event()
                 continue
+            if self._room is not None:
+                await self._room()
             batch = min(missing, self._parallel)
             results: list[bool] = []
             async with anyio.create_task_group() as starts:
@@ -95,6 +122,12 @@ class WarmPool(Generic[S]):
             delay = min(_RETRY_MAX_S, _RETRY_MIN_S * math.pow(2, failures - 1))
             logger.warning("warm pool: could not start a sandbox; retrying in %.1f s", delay)
             await anyio.sleep(delay)
+
+    def _shrink(self, task_group: TaskGroup) -> None:
+        """No miss for a while: step the target back towards `size`, discarding the surplus."""
+        self._target = max(self.size, self._target - 1)
+        while len(self._ready) > self._target:
+            task_group.start_soon(self._discard, self._ready.pop())
 
     async def _start_one(self, results: list[bool]) -> None:
         self._starting += 1

@@ -10,26 +10,28 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Generator
 from contextlib import contextmanager
-from typing import Final
+from typing import Final, Literal
 
 import anyio
 import uvicorn
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
+from mcp_types import INVALID_REQUEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import ServeSettings
 from gateway.errors import ConfigError
 from gateway.server._server import GatewayServer
 
-__all__ = ["HEALTH_PATH", "bind_socket", "create_http_app", "serve_http", "transport_security"]
+__all__ = ["HEALTH_PATH", "bind_socket", "create_http_app", "serve_asgi", "serve_http", "transport_security"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,52 @@ class BearerTokenMiddleware:
         await self._app(scope, receive, send)
 
 
+class JsonRpcTooLarge:
+    """Turn the SDK's plain-text `413 Request body too large` into a JSON-RPC error body.
+
+    MCP clients read a non-2xx answer's JSON-RPC error when the body is JSON (the SDK's client
+    surfaces it as the request's error); a text body leaves them with "error response" and nothing
+    to tell the user. The status stays 413.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_bytes: int) -> None:
+        self._app = app
+        self._body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {
+                    "code": INVALID_REQUEST,
+                    "message": f"Request body too large: this server accepts at most {limit_bytes} bytes per message",
+                },
+            }
+        ).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        replacing = False
+
+        async def rewrite(message: Message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                replacing = True
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _BODY_HEADERS]
+                headers += [(b"content-type", b"application/json"), (b"content-length", str(len(self._body)).encode())]
+                await send({**message, "headers": headers})
+            elif replacing and message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": self._body})
+            else:
+                await send(message)
+
+        await self._app(scope, receive, rewrite)
+
+
+_BODY_HEADERS = frozenset({b"content-type", b"content-length"})
+
+
 def _health_endpoint(server: GatewayServer) -> Callable[[Request], Awaitable[Response]]:
     async def health(request: Request) -> Response:
         # Liveness plus readiness in one: 200 as soon as the process serves; the body says whether
@@ -114,11 +162,12 @@ def create_http_app(server: GatewayServer) -> ASGIApp:
         host=settings.host,
         custom_starlette_routes=[Route(HEALTH_PATH, _health_endpoint(server), methods=["GET"])],
     )
+    app = JsonRpcTooLarge(starlette, limit_bytes=DEFAULT_MAX_REQUEST_BODY_SIZE)
     if settings.auth_token:
-        return BearerTokenMiddleware(starlette, token=settings.auth_token, exempt=frozenset({HEALTH_PATH}))
+        return BearerTokenMiddleware(app, token=settings.auth_token, exempt=frozenset({HEALTH_PATH}))
     if not _is_loopback(settings.host):
         logger.warning("serving HTTP on %s without a bearer token (set PTC_AUTH_TOKEN)", settings.host)
-    return starlette
+    return app
 
 
 class _Uvicorn(uvicorn.Server):
@@ -129,37 +178,48 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind the listening socket up front, so the actual port is known (port 0 picks a free one)."""
+def bind_socket(host: str, port: int, *, key: str = "serve.port") -> socket.socket:
+    """Bind the listening socket up front, so the actual port is known (port 0 picks a free one).
+
+    `key` names the setting in the error when the address cannot be bound.
+    """
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted sockets only when the
+    # listening socket says TCP; without it a response written in two parts (headers, body) waits
+    # ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
     except OSError as e:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}", key="serve.port") from e
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}", key=key) from e
     sock.listen(BACKLOG)  # listening before the URL is announced: early clients queue, never get refused
     return sock
 
 
-async def serve_http(
-    server: GatewayServer, *, stop: anyio.Event, on_listening: Callable[[str], None] | None = None
+async def serve_asgi(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    stop: anyio.Event,
+    lifespan: Literal["on", "off"] = "off",
+    key: str = "serve.port",
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve streamable HTTP until `stop` is set, then shut down gracefully.
+    """Serve `app` under uvicorn on `host:port` until `stop` is set, then shut down gracefully.
 
-    `on_listening(url)` is called once the socket is bound, with the endpoint's URL.
+    `on_listening(base_url)` is called once the socket is bound (`http://host:port`, the real port).
     """
-    settings = server.gateway.settings.serve
-    sock = bind_socket(settings.host, settings.port)
-    port = sock.getsockname()[1]
-    host = f"[{settings.host.strip('[]')}]" if ":" in settings.host else settings.host
-    url = f"http://{host}:{port}{settings.path}"
+    sock = bind_socket(host, port, key=key)
+    bound = sock.getsockname()[1]
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
     config = uvicorn.Config(
-        create_http_app(server),
+        app,
         log_config=None,  # keep the CLI's logging (stderr, one format); uvicorn's default logs access to stdout
         log_level="warning",
-        lifespan="on",
+        lifespan=lifespan,
         access_log=False,
         # Open SSE streams (GET, subscriptions/listen) never end on their own: cap the drain.
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
@@ -173,8 +233,32 @@ async def serve_http(
     with sock:
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_when_asked)
-            logger.info("serving MCP on %s", url)
             if on_listening is not None:
-                on_listening(url)
+                on_listening(f"http://{shown}:{bound}")
             await uv.serve(sockets=[sock])
             tg.cancel_scope.cancel()
+
+
+async def serve_http(
+    server: GatewayServer, *, stop: anyio.Event, on_listening: Callable[[str], None] | None = None
+) -> None:
+    """Serve streamable HTTP until `stop` is set, then shut down gracefully.
+
+    `on_listening(url)` is called once the socket is bound, with the endpoint's URL.
+    """
+    settings = server.gateway.settings.serve
+
+    def listening(base_url: str) -> None:
+        url = base_url + settings.path
+        logger.info("serving MCP on %s", url)
+        if on_listening is not None:
+            on_listening(url)
+
+    await serve_asgi(
+        create_http_app(server),
+        host=settings.host,
+        port=settings.port,
+        stop=stop,
+        lifespan="on",
+        on_listening=listening,
+    )

@@ -2,8 +2,9 @@
 
 `GatewayServer` turns a `Gateway` into an MCP server that lists exactly one tool. Both protocol
 eras are served by the SDK's dual-era loop; what differs per era is how the server reaches a client
-on its own initiative (see `_clients`). `tools/list` answers at once from whatever the fleet has
-discovered so far; when the catalog changes the description changes and clients are told.
+on its own initiative (see `_clients`). The first `tools/list` (and the first execution) waits up to
+`[serve] startup_grace_s` for servers still starting; after that `tools/list` answers at once from
+whatever the fleet has discovered; when the catalog changes the description changes and clients are told.
 """
 
 from __future__ import annotations
@@ -79,6 +80,21 @@ class GatewayServer:
         self.server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
         self.server.middleware.append(TelemetryServerMiddleware(gateway_.telemetry))
         self.server.middleware.append(self.clients.middleware)
+        self._grace_deadline = anyio.current_time() + gateway_.settings.serve.startup_grace_s
+        self._grace_over = False
+
+    async def startup_grace(self) -> None:
+        """Wait for servers still starting, once: until each had its first connection attempt, or the grace ends.
+
+        The first `tools/list` and the first `execute_code` call it, so a client that lists tools in
+        its first second sees them rather than "still starting" (`initialize` never waits). Once the
+        grace is over (or every server has answered), nothing waits again.
+        """
+        if self._grace_over:
+            return
+        with anyio.move_on_after(max(0.0, self._grace_deadline - anyio.current_time())):
+            await self.gateway.fleet.wait_ready()
+        self._grace_over = True
 
     async def watch_catalog(self) -> None:
         """Tell clients whenever the tool's description changes. Runs until cancelled.
@@ -135,6 +151,7 @@ class GatewayServer:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
+        await self.startup_grace()
         return types.ListToolsResult(tools=[build_tool(self.tool_name, await self.description())])
 
     async def _set_level(
@@ -162,6 +179,7 @@ class GatewayServer:
         approver = ElicitationApprover(ctx, timeout_s=approval_timeout_s) if can_elicit(ctx) else None
         with self.clients.running(ctx):
             try:
+                await self.startup_grace()
                 result = await self.gateway.execute(
                     code,
                     ask=approver.ask if approver is not None else None,

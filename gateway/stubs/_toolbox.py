@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bridge.protocol import NamespaceSpec
-from gateway.catalog import Catalog, build_catalog
+from gateway.catalog import Catalog, build_catalog, missing_namespaces
 from gateway.config import GatewaySettings
 from gateway.stubs._export import job_namespaces
 from gateway.stubs._module import render_module
@@ -45,15 +45,33 @@ def build_toolbox(
     settings: GatewaySettings,
     descriptions: Mapping[str, str] | None = None,
     version: int = 0,
+    unavailable: Mapping[str, str] | None = None,
 ) -> Toolbox:
-    """Name the tools, render the stub module and the prompt, as `settings` say."""
+    """Name the tools, render the stub module and the prompt, as `settings` say.
+
+    `unavailable` maps configured servers that are not up (no tools in `tools`) to what the code
+    hears when it calls them: each keeps a namespace whose every function raises `ToolError` with
+    that text, under a name that never takes a live server's.
+    """
     catalog = build_catalog(tools, descriptions=descriptions)
     return Toolbox(
         version=version,
         catalog=catalog,
         stubs=render_module(catalog),
-        namespaces=job_namespaces(catalog),
+        namespaces=job_namespaces(catalog) + _unavailable_namespaces(catalog, unavailable or {}),
         prompt=render_prompt(
             catalog, settings=settings.stubs, limits=settings.limits, tool_name=settings.serve.tool_name
         ),
     )
+
+
+def _unavailable_namespaces(catalog: Catalog, reasons: Mapping[str, str]) -> list[NamespaceSpec]:
+    return [
+        NamespaceSpec(
+            name=python_name,
+            doc=f"Tools of the MCP server {server!r} (unavailable).",
+            tools=[],
+            unavailable=reasons[server],
+        )
+        for server, python_name in missing_namespaces(catalog, reasons).items()
+    ]

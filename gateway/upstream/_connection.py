@@ -165,6 +165,15 @@ def _session_expired(error: MCPError) -> bool:
     return error.code == INVALID_REQUEST and error.message == "Session terminated"
 
 
+def _event_too_large(error: MCPError) -> bool:
+    """The streamable-HTTP transport's spelling of "an SSE event went over `max_sse_event_size`"."""
+    return (
+        error.code == CONNECTION_CLOSED
+        and error.message.startswith("SSE stream failed")
+        and ("byte limit" in error.message)
+    )
+
+
 class ServerConnection:
     """One configured server, connected and reconnected by `run()`."""
 
@@ -312,7 +321,9 @@ class ServerConnection:
                 logger.warning("server %r transport error: %s", self.name, describe_error(message))
 
         client = Client(
-            open_transport(self.config, errlog=errlog, on_closed=lost.set, on_session_expired=session_expired),
+            open_transport(
+                self.name, self.config, errlog=errlog, on_closed=lost.set, on_session_expired=session_expired
+            ),
             message_handler=on_message,
             client_info=types.Implementation(name=CLIENT_NAME, version=__version__),
             cache=None,  # we keep our own catalog; every tools/list goes to the server
@@ -457,6 +468,13 @@ class ServerConnection:
                         logger.info("server %r: HTTP session expired; re-establishing it", self.name)
                         live.lost.set()
                         continue
+                    if _event_too_large(exc):
+                        # The SDK dropped an SSE event over `max_sse_event_size`: this call failed, the
+                        # connection did not.
+                        return error_result(
+                            f"{self.name}.{tool}: server {self.name!r} sent a message over its limit of "
+                            f"{self.config.max_message_bytes} bytes (max_message_bytes); it was dropped unread"
+                        )
                     if exc.code == CONNECTION_CLOSED:
                         live.lost.set()
                         if attempt == 0 and self._safe_to_resend(tool):

@@ -189,6 +189,8 @@ async def test_cold_start_when_pool_is_empty() -> None:
             assert (await run_job(sandbox, "print('cold')"))["stdout"] == "cold\n"
         finally:
             await sandbox.aclose()
+        with anyio.fail_after(30):
+            await backend.settle()
         assert backend.owned_containers == frozenset()
 
 
@@ -210,6 +212,8 @@ async def test_cancellation_kills_and_removes() -> None:
                 await anyio.sleep_forever()
             finally:
                 await sandbox.aclose()
+        with anyio.fail_after(30):
+            await backend.settle()
         assert backend.owned_containers == frozenset()
         assert count_owned_containers(backend.owner) == 0
 
@@ -320,6 +324,8 @@ async def test_old_python_is_a_clear_error() -> None:
     async with DockerSandboxBackend(settings, LIMITS) as backend:
         with pytest.raises(SandboxUnavailableError, match=r"exited before it was ready"):
             await backend.acquire()
+        with anyio.fail_after(30):
+            await backend.settle()
         assert backend.owned_containers == frozenset()
 
 

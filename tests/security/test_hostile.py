@@ -710,6 +710,7 @@ async def test_hostile_programs(hostile: Hostile, category: Category) -> None:
     gateway, backend = hostile
     with anyio.fail_after(60):
         healthy = await gateway.execute(HEALTHY)
+        await backend.settle()  # used containers are removed in the background
     assert healthy.ok, healthy.error
     assert healthy.stdout.strip().isdigit()
     assert count_owned_containers(backend.owner) == 0, "a container was left behind"

@@ -119,10 +119,14 @@ async def test_backend_releases_uids_when_sandboxes_close() -> None:
                 await backend.acquire()
         finally:
             await first.aclose()
+            with anyio.fail_after(30):
+                await backend.settle()  # a uid is freed once its container is removed (in the background)
         assert len(backend.live_uids) == 1
         third = await backend.acquire()  # the freed uid is handed out again
         await second.aclose()
         await third.aclose()
+        with anyio.fail_after(30):
+            await backend.settle()
         assert backend.live_uids == frozenset()
 
 
@@ -150,5 +154,7 @@ async def test_a_uid_another_gateway_runs_is_never_handed_out() -> None:
                         await ours.acquire()
                 finally:
                     await sandbox.aclose()
+                    with anyio.fail_after(30):
+                        await ours.settle()  # its uid is free again once the container is removed
         finally:
             await held.aclose()

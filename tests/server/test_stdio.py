@@ -110,8 +110,9 @@ async def test_answers_at_once_while_a_server_is_still_starting(tmp_path: Path, 
     broken = {"command": "sh", "args": ["-c", "sleep 1; echo 'no such thing' >&2; exit 3"]}
     servers.write_text(json.dumps({"mcpServers": {"late": late, "broken": broken}}), encoding="utf-8")
     changes = ListChanged()
+    env = {**gateway_env, "PTC_SERVE__STARTUP_GRACE_S": "0"}  # no startup grace: the first list answers at once
     with anyio.fail_after(60):
-        async with Client(_params(servers, gateway_env), mode="legacy", message_handler=changes) as client:
+        async with Client(_params(servers, env), mode="legacy", message_handler=changes) as client:
             tools = (await client.list_tools()).tools
             assert [tool.name for tool in tools] == ["execute_code"]
             first = tools[0].description or ""
@@ -127,6 +128,35 @@ async def test_answers_at_once_while_a_server_is_still_starting(tmp_path: Path, 
             assert "async def whoami" in description
             # A server that never came up changes no catalog, but the description says so.
             assert description.endswith("Unavailable right now (retrying; their tools are not listed): broken.")
+
+
+@pytest.mark.anyio
+async def test_first_list_waits_for_servers_within_the_startup_grace(
+    tmp_path: Path, gateway_env: dict[str, str]
+) -> None:
+    upstream = Path(__file__).with_name("upstream_server.py")
+    # `soon` takes a second to start (inside the grace); `never` sleeps far past it.
+    soon = {"command": "sh", "args": ["-c", f'sleep 1; exec "{sys.executable}" "{upstream}"']}
+    never = {"command": "sh", "args": ["-c", f'sleep 600; exec "{sys.executable}" "{upstream}"']}
+    servers = tmp_path / "grace.json"
+    servers.write_text(json.dumps({"mcpServers": {"soon": soon, "never": never}}), encoding="utf-8")
+    env = {**gateway_env, "PTC_SERVE__STARTUP_GRACE_S": "8"}
+    with anyio.fail_after(60):
+        async with Client(_params(servers, env), mode="legacy") as client:
+            (tool,) = (await client.list_tools()).tools
+            description = tool.description or ""
+            assert "async def whoami" in description  # the server that started within the grace is listed
+            assert "Still starting (their tools will appear here when ready): never." in description
+            # The server still starting keeps its namespace: its calls raise a catchable ToolError.
+            code = (
+                "try:\n    await never.whoami()\nexcept ToolError as e:\n    print('caught:', e)\n"
+                "print('soon pid' if (await soon.whoami())['pid'] > 0 else 'no pid')"
+            )
+            result = await client.call_tool("execute_code", {"code": code})
+            assert result.structured_content is not None, result.content
+            stdout = result.structured_content["stdout"]
+            assert "caught: never.whoami: the MCP server 'never' is still starting" in stdout
+            assert stdout.endswith("soon pid\n")
 
 
 @pytest.mark.anyio

@@ -74,3 +74,18 @@ def no_leftover_children() -> Iterator[None]:
     before = child_pids()
     yield
     assert child_pids() - before == set()
+
+
+FAULTY_SERVER = Path(__file__).resolve().parent / "faulty_server.py"
+
+
+def faulty_stdio(*, timeout: float = 20.0, slow_start_s: float = 0.0) -> StdioServerConfig:
+    """The fault-injecting server (`faulty_server.py`) over stdio."""
+    args = [str(FAULTY_SERVER)] + (["--slow-start", str(slow_start_s)] if slow_start_s else [])
+    return StdioServerConfig(command=sys.executable, args=args, timeout=timeout)
+
+
+@pytest.fixture
+def faulty_server() -> StdioServerConfig:
+    """The fault-injecting server over stdio."""
+    return faulty_stdio()

@@ -1,12 +1,10 @@
 """A tiny MCP server on the Python SDK 2.x, for the fleet tests.
 
 Run over stdio (`python sdk2_server.py`), or build the ASGI app for streamable HTTP with
-`http_app()`. Tools:
+`http_app()`. Faults (hangs, crashes, garbage...) are `faulty_server.py`'s job. Tools:
 
 - `echo(text)`: returns the text;
 - `pid()`: the server's process id (read-only, idempotent: safe to resend after a crash);
-- `hang()`: never answers (until cancelled);
-- `crash()`: the process exits in the middle of the call;
 - `add_tool(name)`: registers a new tool and announces `tools/list_changed` in both eras;
 - `request_meta()`: the `_meta` the request carried (to check pass-through);
 - `count(n)`: reports progress n times, then returns n.
@@ -18,7 +16,6 @@ import os
 import sys
 from typing import Any
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -36,17 +33,6 @@ def build_server() -> MCPServer:
     def pid() -> int:
         """The server's process id."""
         return os.getpid()
-
-    @server.tool()
-    def crash() -> str:
-        """Exit the process in the middle of the call."""
-        os._exit(3)
-
-    @server.tool()
-    async def hang() -> str:
-        """Never answer."""
-        await anyio.sleep_forever()
-        return "unreachable"
 
     @server.tool()
     async def add_tool(name: str, ctx: Context) -> str:

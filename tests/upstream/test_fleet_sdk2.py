@@ -12,7 +12,6 @@ import anyio.lowlevel
 import pytest
 
 from gateway.config import RemoteServerConfig, StdioServerConfig
-from gateway.errors import ServerUnavailableError
 from gateway.tools import (
     AudioContent,
     ImageContent,
@@ -24,7 +23,6 @@ from gateway.tools import (
     ToolResult,
 )
 from gateway.upstream import Fleet, connect_fleet
-from tests.servers import time_server
 from tests.upstream._http import HandshakeEra, serve_http
 from tests.upstream.conftest import EventLog, child_pids
 from tests.upstream.sdk2_server import build_server
@@ -41,27 +39,6 @@ def number(result: ToolResult) -> int:
 
 async def names(fleet: Fleet, server: str) -> set[str]:
     return {tool.name for tool in await fleet.list_tools() if tool.server == server}
-
-
-@pytest.mark.usefixtures("servers_installed")
-async def test_hanging_call_times_out_and_the_rest_keeps_working(sdk2_server: StdioServerConfig) -> None:
-    async with connect_fleet({"sdk2": sdk2_server, "time": time_server()}) as fleet:
-        await fleet.wait_ready(timeout_s=60)
-        with pytest.raises(ServerUnavailableError, match=r"'sdk2' did not answer within 0\.5 s.*'hang'"):
-            await fleet.call_tool(ToolRef(server="sdk2", name="hang"), {}, options={"timeout_s": 0.5})
-        echo = await fleet.call_tool(ToolRef(server="sdk2", name="echo"), {"text": "still here"})
-        assert echo.structured == {"result": "still here"}
-        now = await fleet.call_tool(ToolRef(server="time", name="get_current_time"), {"timezone": "UTC"})
-        assert not now.is_error
-        assert fleet.status()["sdk2"].state == "ready"
-
-
-async def test_server_configured_timeout_applies(sdk2_server: StdioServerConfig) -> None:
-    config = sdk2_server.model_copy(update={"timeout": 1.0})
-    async with connect_fleet({"sdk2": config}) as fleet:
-        await fleet.wait_ready(timeout_s=60)
-        with pytest.raises(ServerUnavailableError, match="within 1 s"):
-            await fleet.call_tool(ToolRef(server="sdk2", name="hang"), {})
 
 
 async def test_killed_stdio_child_is_restarted_on_next_use(sdk2_server: StdioServerConfig, events: EventLog) -> None:
@@ -115,9 +92,9 @@ async def test_meta_and_progress_pass_through(sdk2_server: StdioServerConfig) ->
     assert progress == [(1.0, 3.0, "step 1"), (2.0, 3.0, "step 2"), (3.0, 3.0, "step 3")]
 
 
-async def test_shutdown_leaves_no_child_process(sdk2_server: StdioServerConfig) -> None:
+async def test_shutdown_leaves_no_child_process(faulty_server: StdioServerConfig) -> None:
     before = child_pids()
-    async with connect_fleet({"a": sdk2_server, "b": sdk2_server}) as fleet:
+    async with connect_fleet({"a": faulty_server, "b": faulty_server}) as fleet:
         await fleet.wait_ready(timeout_s=60)
         assert len(child_pids() - before) == 2
         # A call in flight at shutdown is cancelled with everything else.
@@ -234,18 +211,3 @@ async def test_paginated_listing_and_content_conversion() -> None:
             ResourceContent(uri="file:///b.txt", text="bee"),
             ResourceContent(uri="file:///c.bin", blob="AAE="),
         )
-
-
-@pytest.mark.usefixtures("servers_installed")
-async def test_crash_during_a_call_fails_that_call_only(sdk2_server: StdioServerConfig) -> None:
-    async with connect_fleet({"sdk2": sdk2_server, "time": time_server()}) as fleet:
-        await fleet.wait_ready(timeout_s=60)
-        first = number(await fleet.call_tool(ToolRef(server="sdk2", name="pid"), {}))
-        # Not read-only nor idempotent: never resent, the caller is told what happened.
-        with pytest.raises(ServerUnavailableError, match="closed the connection during the call to 'crash'"):
-            await fleet.call_tool(ToolRef(server="sdk2", name="crash"), {})
-        with anyio.fail_after(60):
-            second = number(await fleet.call_tool(ToolRef(server="sdk2", name="pid"), {}))
-        assert second != first
-        now = await fleet.call_tool(ToolRef(server="time", name="get_current_time"), {"timezone": "UTC"})
-        assert not now.is_error
