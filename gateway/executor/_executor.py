@@ -303,31 +303,6 @@ class Executor:
             )
         return f"{label}: no answer within {cap_s:g} s (tool_call_timeout_s)"
 
-
-def _refused_arguments(tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> str | None:
-    """Why `arguments` are refused, when the tool's input schema forbids ones it does not list.
-
-    The stub's signature already refuses them in the sandbox, but the code can write `call` frames
-    itself; the upstream may ignore extra arguments silently, or act on them.
-    """
-    schema = tool.spec.input_schema
-    if schema.get("additionalProperties") is not False:
-        return None
-    properties = schema.get("properties")
-    allowed = properties if isinstance(properties, dict) else {}
-    extra = [name for name in arguments if name not in allowed]
-    if not extra:
-        return None
-    names = ", ".join(ascii(name) for name in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
-    accepted = ", ".join(repr(name)[:80] for name in list(allowed)[:20]) or "none"
-    return f"unexpected argument {names}: its input schema accepts only {accepted}"
-
-
-def call_reserve_s(execution_timeout_s: float) -> float:
-    """How long before the execution's deadline every tool call is ended: 10 %, within 0.5–5 s, at most half."""
-    reserve_s = min(max(CALL_RESERVE_FRACTION * execution_timeout_s, CALL_RESERVE_MIN_S), CALL_RESERVE_MAX_S)
-    return min(reserve_s, execution_timeout_s / 2)
-
     # --- detachable executions (the seam for callers that resume elsewhere; see `_suspend`) -----------
 
     async def execute_detachable(
@@ -580,6 +555,31 @@ def call_reserve_s(execution_timeout_s: float) -> float:
                 return None
         control.answer(True)
         return Suspended(handle=handle, run=state)
+
+
+def _refused_arguments(tool: CatalogTool, arguments: Mapping[str, JsonValue]) -> str | None:
+    """Why `arguments` are refused, when the tool's input schema forbids ones it does not list.
+
+    The stub's signature already refuses them in the sandbox, but the code can write `call` frames
+    itself; the upstream may ignore extra arguments silently, or act on them.
+    """
+    schema = tool.spec.input_schema
+    if schema.get("additionalProperties") is not False:
+        return None
+    properties = schema.get("properties")
+    allowed = properties if isinstance(properties, dict) else {}
+    extra = [name for name in arguments if name not in allowed]
+    if not extra:
+        return None
+    names = ", ".join(ascii(name) for name in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+    accepted = ", ".join(repr(name)[:80] for name in list(allowed)[:20]) or "none"
+    return f"unexpected argument {names}: its input schema accepts only {accepted}"
+
+
+def call_reserve_s(execution_timeout_s: float) -> float:
+    """How long before the execution's deadline every tool call is ended: 10 %, within 0.5–5 s, at most half."""
+    reserve_s = min(max(CALL_RESERVE_FRACTION * execution_timeout_s, CALL_RESERVE_MIN_S), CALL_RESERVE_MAX_S)
+    return min(reserve_s, execution_timeout_s / 2)
 
 
 @dataclass(frozen=True, slots=True)
