@@ -36,6 +36,7 @@ class _InvokeClient(Protocol):
     def count_tokens(self, **kwargs: Any) -> dict[str, Any]: ...
     def invoke_model(self, **kwargs: Any) -> dict[str, Any]: ...
     def invoke_model_with_response_stream(self, **kwargs: Any) -> dict[str, Any]: ...
+    def close(self) -> None: ...
 
 
 class BedrockMessagesClient:
@@ -79,6 +80,13 @@ class BedrockMessagesClient:
         except botocore.exceptions.BotoCoreError as e:
             raise _model_error(e, model_id="(any)", region=self._region, attempts=0) from e
         return cast(_InvokeClient, client)
+
+    async def aclose(self) -> None:
+        """Close the boto3 client's connection pool (in a worker thread); the client is rebuilt on next use."""
+        async with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            await anyio.to_thread.run_sync(client.close)
 
     async def _runtime(self) -> _InvokeClient:
         async with self._client_lock:
@@ -162,19 +170,26 @@ class BedrockMessagesClient:
             )
         except _BOTO_ERRORS as e:
             raise _model_error(e, model_id=model_id, region=self._region, attempts=self._max_attempts) from e
-        events: Iterator[Mapping[str, Any]] = iter(raw["body"])
+        stream = raw["body"]
+        events: Iterator[Mapping[str, Any]] = iter(stream)
 
         def next_event() -> Mapping[str, Any] | None:
             return next(events, None)
 
-        while True:
-            try:
-                event = await anyio.to_thread.run_sync(next_event, abandon_on_cancel=True)
-            except _BOTO_ERRORS as e:
-                raise _model_error(e, model_id=model_id, region=self._region, attempts=self._max_attempts) from e
-            if event is None:
-                return
-            yield _chunk_event(event, model_id)
+        try:
+            while True:
+                try:
+                    event = await anyio.to_thread.run_sync(next_event, abandon_on_cancel=True)
+                except _BOTO_ERRORS as e:
+                    raise _model_error(e, model_id=model_id, region=self._region, attempts=self._max_attempts) from e
+                if event is None:
+                    return
+                yield _chunk_event(event, model_id)
+        finally:
+            # A stream left early (an exception event, a broken stream, a consumer that stopped, cancellation)
+            # still holds its connection: close it, or the socket leaks until garbage collection.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(stream.close)
 
 
 def _foundation_model(model_id: str) -> str:

@@ -260,6 +260,7 @@ async def open_proxy(gateway: Gateway, *, client: BedrockMessagesClient | None =
     """The proxy app over `gateway`; every execution it starts ends (sandbox removed) when the block exits."""
     settings = gateway.settings.proxy
     model = gateway.settings.model
+    owned = client is None
     client = client or BedrockMessagesClient(
         region=model.region,
         profile=model.profile,
@@ -298,3 +299,6 @@ async def open_proxy(gateway: Gateway, *, client: BedrockMessagesClient | None =
             yield ProxyApp(app=app, service=service, store=store)
         finally:
             tg.cancel_scope.cancel()
+            if owned:
+                with anyio.CancelScope(shield=True):
+                    await client.aclose()
