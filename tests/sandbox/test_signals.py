@@ -52,23 +52,26 @@ def _env(config: Path) -> dict[str, str]:
     return env
 
 
-async def containers_of(pid: int) -> list[str]:
-    """Containers (running or not) a gateway process with this pid created on this host."""
+async def containers_of(pid: int, *, running: bool = False) -> list[str]:
+    """Containers a gateway process with this pid created on this host (all of them, or the running ones)."""
 
     def query() -> list[str]:
         api = connect_engine(None, timeout_s=10)
         try:
             labels = [f"{LABEL_PID}={pid}", f"{LABEL_HOST}={socket.gethostname()}"]
-            return [str(c["Id"]) for c in api.containers(all=True, filters={"label": labels})]
+            filters: dict[str, object] = {"label": labels}
+            if running:
+                filters["status"] = "running"
+            return [str(c["Id"]) for c in api.containers(all=True, filters=filters)]
         finally:
             api.close()
 
     return await anyio.to_thread.run_sync(query)
 
 
-async def wait_for_containers(process: Process, count: int) -> None:
+async def wait_for_containers(process: Process, count: int, *, running: bool = False) -> None:
     with anyio.fail_after(60):
-        while len(await containers_of(process.pid)) < count:  # noqa: ASYNC110 - polling the engine
+        while len(await containers_of(process.pid, running=running)) < count:  # noqa: ASYNC110 - polling the engine
             assert process.returncode is None, "the gateway exited early"
             await anyio.sleep(0.1)
 
@@ -114,11 +117,25 @@ async def test_the_engine_removes_the_containers_of_a_sigkilled_gateway(
     args = [GATEWAY, "serve"] if command == "serve" else [GATEWAY, "run", str(code)]
     async with await anyio.open_process(args, env=_env(config)) as process:
         try:
-            await wait_for_containers(process, 2 if command == "serve" else 1)
+            # Running, not only created: a container the gateway created but had not started when it was
+            # killed never runs, so AutoRemove never fires; the next gateway to start reaps it
+            # (test_docker_backend's orphan test forges exactly that case).
+            running = await _wait_running(process, 2 if command == "serve" else 1)
         finally:
             process.kill()
         await wait_exit(process)
     # No gateway is left to clean up: the runners see their stdin close, exit, and the engine removes them.
     with anyio.fail_after(30):
-        while await containers_of(process.pid):  # noqa: ASYNC110 - polling the engine: nothing of ours is left to signal
+        while set(running) & set(await containers_of(process.pid)):  # noqa: ASYNC110 - polling the engine: nothing of ours is left to signal
             await anyio.sleep(0.1)
+    # Whatever was only created (not started) at the kill is reaped by the next gateway on this host.
+    quick = tmp_path / "quick.py"
+    quick.write_text("print('ok')\n", encoding="utf-8")
+    after = await anyio.run_process([GATEWAY, "run", str(quick)], env=_env(config), check=False)
+    assert after.returncode == 0, after.stderr.decode()
+    assert await containers_of(process.pid) == []
+
+
+async def _wait_running(process: Process, count: int) -> list[str]:
+    await wait_for_containers(process, count, running=True)
+    return await containers_of(process.pid, running=True)
