@@ -120,6 +120,8 @@ async def _ask(args: argparse.Namespace) -> int:
         except GatewayError as e:
             # Re-raised outside the gateway's task groups, so the CLI reports it as one clear error.
             failure = e
+        finally:
+            await model.aclose()
     if failure is not None:
         raise failure
     assert result is not None

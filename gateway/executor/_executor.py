@@ -110,6 +110,14 @@ class Executor:
                 namespaces go to the runner; `call` frames naming tools outside its catalog are refused.
             hooks: progress callbacks.
         """
+        outcome = await self._start(code, toolbox, None, hooks)
+        assert isinstance(outcome, ExecutionResult)  # nobody can ask an execution without control to detach
+        return outcome
+
+    async def _start(
+        self, code: str, toolbox: Toolbox, control: DetachControl | None, hooks: ExecutionHooks | None
+    ) -> ExecutionResult | Suspended:
+        """Acquire a sandbox and run `code` in it from the first frame (the job) to the end or a detach."""
         limits = self.limits
         job: JobMessage = {
             "type": "job",
@@ -119,37 +127,81 @@ class Executor:
             "limits": {"max_output_bytes": limits.max_output_bytes, "max_frame_bytes": limits.max_frame_bytes},
             "helpers": toolbox.helpers,
         }
+        nonce = new_nonce()
+        first = encode_frame(nonce, job)
         sandbox = await self.backend.acquire()
-        run = Run(nonce=new_nonce(), limits=limits, sandbox=sandbox)
+        run = Run(nonce=nonce, limits=limits, sandbox=sandbox)
+        cap_s = limits.execution_timeout_s + limits.max_approval_wait_s
+        return await self._run(
+            run, sandbox, first, toolbox, control, hooks, timeout_left=limits.execution_timeout_s, cap_left=cap_s
+        )
+
+    async def _run(
+        self,
+        run: Run,
+        sandbox: BaseSandbox,
+        first: bytes,
+        toolbox: Toolbox,
+        control: DetachControl | None,
+        hooks: ExecutionHooks | None,
+        *,
+        timeout_left: float,
+        cap_left: float,
+    ) -> ExecutionResult | Suspended:
+        """Drive `run` from sending `first`; the sandbox is closed at the end unless it was detached."""
+        suspended: Suspended | None = None
         try:
-            await self._drive(run, sandbox, job, toolbox.catalog, hooks or ExecutionHooks())
+            suspended = await self._drive(
+                run, sandbox, first, toolbox, control, hooks or ExecutionHooks(), timeout_left, cap_left
+            )
         finally:
-            with anyio.CancelScope(shield=True):
-                await _close(sandbox)
-        return _result(run, limits)
+            if control is not None:
+                control.close()
+            if suspended is None:
+                with anyio.CancelScope(shield=True):
+                    await _close(sandbox)
+        return suspended if suspended is not None else _result(run, self.limits)
 
     async def _drive(
-        self, run: Run, sandbox: BaseSandbox, job: JobMessage, catalog: Catalog, hooks: ExecutionHooks
-    ) -> None:
+        self,
+        run: Run,
+        sandbox: BaseSandbox,
+        first: bytes,
+        toolbox: Toolbox,
+        control: DetachControl | None,
+        hooks: ExecutionHooks,
+        timeout_left: float,
+        cap_left: float,
+    ) -> Suspended | None:
         timeout_s = self.limits.execution_timeout_s
         cap_s = timeout_s + self.limits.max_approval_wait_s
-        began = anyio.current_time()
+        now = anyio.current_time()
         # The hard cap never pauses: approvals stop the inner deadline (and freeze the sandbox), not this one.
-        hard_cap = anyio.CancelScope(deadline=began + cap_s)
-        deadline = anyio.CancelScope(deadline=began + timeout_s)
+        hard_cap = anyio.CancelScope(deadline=now + cap_left)
+        deadline = anyio.CancelScope(deadline=now + timeout_left)
+        suspended: Suspended | None = None
+        tools: dict[int, str] = {}
+        """The calls in flight: frame id -> tool id (what a detach records)."""
+
+        async def run_call(call: _Call) -> None:
+            tools[call.frame.id] = call.tool.id
+            token = CALL_ID.set(call.frame.id)  # the tool source may tell which frame it serves
+            try:
+                await self._call(run, sandbox, call.tool, call.frame, hooks, call.token)
+            finally:
+                CALL_ID.reset(token)
+                tools.pop(call.frame.id, None)
+
         with hard_cap:
             with deadline:
                 run.deadline = Deadline(deadline)
-                async with (
-                    anyio.create_task_group() as tg,
-                    _Workers(tg, self._call_runner(run, sandbox, hooks)) as workers,
-                ):
-                    if await _send(run, sandbox, encode_frame(run.nonce, job)):
-                        await self._read(run, sandbox, workers, catalog)
+                async with anyio.create_task_group() as tg, _Workers(tg, run_call) as workers:
+                    if await _send(run, sandbox, first):
+                        suspended = await self._read(run, sandbox, workers, toolbox, control, hard_cap, tools)
                     else:
                         await _crashed(run, sandbox)
                     tg.cancel_scope.cancel()  # calls still in flight have nobody waiting for them
-        if run.done is None and run.fault is None:
+        if suspended is None and run.done is None and run.fault is None:
             if deadline.cancelled_caught:
                 message = f"timed out after {timeout_s:g} s"
             elif hard_cap.cancelled_caught:
@@ -158,38 +210,59 @@ class Executor:
                     f"(execution_timeout_s {timeout_s:g} + max_approval_wait_s {self.limits.max_approval_wait_s:g})"
                 )
             else:
-                return
+                return None
             run.fault = ("timeout", ExecutionTimeoutError(message, progress=run.progress()))
+        return suspended
 
-    def _call_runner(self, run: Run, sandbox: BaseSandbox, hooks: ExecutionHooks) -> Callable[[_Call], Awaitable[None]]:
-        async def run_call(call: _Call) -> None:
-            await self._call(run, sandbox, call.tool, call.frame, hooks, call.token)
+    async def _read(
+        self,
+        run: Run,
+        sandbox: BaseSandbox,
+        workers: _Workers,
+        toolbox: Toolbox,
+        control: DetachControl | None,
+        hard_cap: anyio.CancelScope,
+        tools: dict[int, str],
+    ) -> Suspended | None:
+        """Read and act on the runner's frames until the end; with `control`, detach when it asks to.
 
-        return run_call
-
-    async def _read(self, run: Run, sandbox: BaseSandbox, workers: _Workers, catalog: Catalog) -> None:
+        A detach request is looked at only where the executor just waits for the runner's bytes
+        (no frame half-read, none half-handled).
+        """
         decoder = FrameDecoder(max_frame_bytes=self.limits.max_frame_bytes, nonce=run.nonce)
         while True:
+            if control is not None and (wanted := control.wanted()) is not None and not decoder.buffered:
+                if wanted != frozenset(run.in_flight) or run.deadline is None:
+                    control.answer(False)
+                else:
+                    return await self._detach(run, tools, sandbox, toolbox, control, hard_cap, run.deadline)
+            chunk: bytes | None = None
             try:
-                chunk = await sandbox.receive()
+                if control is None:
+                    chunk = await sandbox.receive()
+                else:
+                    with control.reading():
+                        chunk = await sandbox.receive()
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 await _crashed(run, sandbox)
-                return
+                return None
             except Exception:  # a backend bug must end this execution, never escape as a gateway crash
                 logger.exception("reading from sandbox %s failed", sandbox.info.id)
                 await _crashed(run, sandbox)
-                return
+                return None
+            if chunk is None:
+                continue  # a detach request: decided at the top
             error: FrameError | None = None
             try:
                 messages = decoder.feed(chunk)
             except FrameError as e:
                 error, messages = e, e.frames
             for _, message in messages:
-                if not await self._handle(run, workers, catalog, message):
-                    return
+                if not await self._handle(run, workers, toolbox.catalog, message):
+                    return None
             if error is not None:
                 _violation(run, str(error))
-                return
+                return None
 
     async def _handle(self, run: Run, workers: _Workers, catalog: Catalog, message: dict[str, Any]) -> bool:
         """Act on one decoded frame; False ends the execution (done, or a fault was recorded)."""
@@ -312,22 +385,7 @@ class Executor:
 
         Needs a backend whose sandboxes can `detach` (AgentCore's session-api channel).
         """
-        limits = self.limits
-        job: JobMessage = {
-            "type": "job",
-            "code": code,
-            "stubs": toolbox.stubs,
-            "namespaces": toolbox.namespaces,
-            "limits": {"max_output_bytes": limits.max_output_bytes, "max_frame_bytes": limits.max_frame_bytes},
-            "helpers": toolbox.helpers,
-        }
-        sandbox = await self.backend.acquire()
-        run = Run(nonce=new_nonce(), limits=limits, sandbox=sandbox)
-        cap_s = limits.execution_timeout_s + limits.max_approval_wait_s
-        first = encode_frame(run.nonce, job)
-        return await self._detachable(
-            run, sandbox, first, toolbox, control, hooks, timeout_left=limits.execution_timeout_s, cap_left=cap_s
-        )
+        return await self._start(code, toolbox, control, hooks)
 
     async def resume_detached(
         self,
@@ -374,7 +432,7 @@ class Executor:
             run.result_bytes += len(data)
             frames += data
         away = max(time.time() - state.detached_at, 0.0)
-        return await inner._detachable(
+        return await inner._run(
             run,
             sandbox,
             bytes(frames),
@@ -384,128 +442,6 @@ class Executor:
             timeout_left=state.timeout_left_s,
             cap_left=max(state.cap_left_s - away, 0.0),
         )
-
-    async def _detachable(
-        self,
-        run: Run,
-        sandbox: BaseSandbox,
-        first: bytes,
-        toolbox: Toolbox,
-        control: DetachControl,
-        hooks: ExecutionHooks | None,
-        *,
-        timeout_left: float,
-        cap_left: float,
-    ) -> ExecutionResult | Suspended:
-        suspended: Suspended | None = None
-        try:
-            suspended = await self._drive_detachable(
-                run, sandbox, first, toolbox, control, hooks or ExecutionHooks(), timeout_left, cap_left
-            )
-        finally:
-            control.close()
-            if suspended is None:
-                with anyio.CancelScope(shield=True):
-                    await _close(sandbox)
-        return suspended if suspended is not None else _result(run, self.limits)
-
-    async def _drive_detachable(
-        self,
-        run: Run,
-        sandbox: BaseSandbox,
-        first: bytes,
-        toolbox: Toolbox,
-        control: DetachControl,
-        hooks: ExecutionHooks,
-        timeout_left: float,
-        cap_left: float,
-    ) -> Suspended | None:
-        timeout_s = self.limits.execution_timeout_s
-        cap_s = timeout_s + self.limits.max_approval_wait_s
-        now = anyio.current_time()
-        hard_cap = anyio.CancelScope(deadline=now + cap_left)
-        deadline = anyio.CancelScope(deadline=now + timeout_left)
-        suspended: Suspended | None = None
-        tools: dict[int, str] = {}
-        """The calls in flight: frame id -> tool id."""
-        run_call = self._call_runner(run, sandbox, hooks)
-
-        async def tracked(call: _Call) -> None:
-            tools[call.frame.id] = call.tool.id
-            token = CALL_ID.set(call.frame.id)  # the tool source may tell which frame it serves
-            try:
-                await run_call(call)
-            finally:
-                CALL_ID.reset(token)
-                tools.pop(call.frame.id, None)
-
-        with hard_cap:
-            with deadline:
-                run.deadline = Deadline(deadline)
-                async with anyio.create_task_group() as tg, _Workers(tg, tracked) as workers:
-                    if await _send(run, sandbox, first):
-                        suspended = await self._read_detachable(
-                            run, sandbox, workers, toolbox, control, hard_cap, tools
-                        )
-                    else:
-                        await _crashed(run, sandbox)
-                    tg.cancel_scope.cancel()  # calls still in flight have nobody waiting for them
-        if suspended is None and run.done is None and run.fault is None:
-            if deadline.cancelled_caught:
-                message = f"timed out after {timeout_s:g} s"
-            elif hard_cap.cancelled_caught:
-                message = (
-                    f"stopped after {cap_s:g} s in all, most of it waiting for approval "
-                    f"(execution_timeout_s {timeout_s:g} + max_approval_wait_s {self.limits.max_approval_wait_s:g})"
-                )
-            else:
-                return None
-            run.fault = ("timeout", ExecutionTimeoutError(message, progress=run.progress()))
-        return suspended
-
-    async def _read_detachable(
-        self,
-        run: Run,
-        sandbox: BaseSandbox,
-        workers: _Workers,
-        toolbox: Toolbox,
-        control: DetachControl,
-        hard_cap: anyio.CancelScope,
-        tools: dict[int, str],
-    ) -> Suspended | None:
-        """`_read`, with a detach check wherever it only waits for the runner's bytes."""
-        decoder = FrameDecoder(max_frame_bytes=self.limits.max_frame_bytes, nonce=run.nonce)
-        while True:
-            wanted = control.wanted()
-            if wanted is not None and not decoder.buffered:  # a half-read frame: decide after the next bytes
-                if wanted != frozenset(run.in_flight) or run.deadline is None:
-                    control.answer(False)
-                else:
-                    return await self._detach(run, tools, sandbox, toolbox, control, hard_cap, run.deadline)
-            chunk: bytes | None = None
-            try:
-                with control.reading():
-                    chunk = await sandbox.receive()
-            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                await _crashed(run, sandbox)
-                return None
-            except Exception:  # a backend bug must end this execution, never escape as a gateway crash
-                logger.exception("reading from sandbox %s failed", sandbox.info.id)
-                await _crashed(run, sandbox)
-                return None
-            if chunk is None:
-                continue  # a detach request: decided at the top
-            error: FrameError | None = None
-            try:
-                messages = decoder.feed(chunk)
-            except FrameError as e:
-                error, messages = e, e.frames
-            for _, message in messages:
-                if not await self._handle(run, workers, toolbox.catalog, message):
-                    return None
-            if error is not None:
-                _violation(run, str(error))
-                return None
 
     async def _detach(
         self,

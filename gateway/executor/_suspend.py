@@ -44,13 +44,13 @@ __all__ = [
 ]
 
 CALL_ID: ContextVar[int | None] = ContextVar("ptc_call_id", default=None)
-"""Set by a detachable execution around each tool call: the `call` frame's id (see `current_call_id`)."""
+"""Set by the executor around each tool call: the `call` frame's id (see `current_call_id`)."""
 
 
 def current_call_id() -> int | None:
     """The id of the `call` frame a tool source serves (what `DetachControl.detach` names).
 
-    Set inside `BaseToolSource.call_tool` when a detachable execution runs it, else None.
+    Set inside `BaseToolSource.call_tool` when the executor calls it, else None.
     """
     return CALL_ID.get()
 

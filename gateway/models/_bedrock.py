@@ -9,19 +9,17 @@ rate limiting). Every boto3 call runs in a worker thread; botocore types and exc
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal, Protocol, TypeVar, cast
 
 import anyio
 import anyio.to_thread
-import boto3  # pyright: ignore[reportMissingTypeStubs]
-import botocore.config  # pyright: ignore[reportMissingTypeStubs]
 import botocore.eventstream  # pyright: ignore[reportMissingTypeStubs]
 import botocore.exceptions  # pyright: ignore[reportMissingTypeStubs]
 import botocore.parsers  # pyright: ignore[reportMissingTypeStubs]
 import urllib3.exceptions
 
+from gateway.aws import BotoClientOptions, LazyBotoClient
 from gateway.config import ModelSettings
 from gateway.errors import ConfigError, ModelError
 from gateway.models._base import BaseModelClient, ModelRequest, ModelResponse, TextSink
@@ -72,6 +70,7 @@ class _RuntimeClient(Protocol):
     def converse(self, **kwargs: Any) -> dict[str, Any]: ...
     def converse_stream(self, **kwargs: Any) -> dict[str, Any]: ...
     def invoke_model(self, **kwargs: Any) -> dict[str, Any]: ...
+    def close(self) -> None: ...
 
 
 def _model_error(e: Exception, *, model_id: str, region: str | None, attempts: int) -> ModelError:
@@ -150,10 +149,7 @@ class BedrockModelClient(BaseModelClient):
         self._model_id = model_id
         self._api: Api = api
         self._region = region
-        self._aws_profile = profile
         self._max_attempts = max_attempts
-        self._read_timeout_s = read_timeout_s
-        self._connect_timeout_s = connect_timeout_s
         self.profile = model_profile or profile_for(model_id)
         """What this model supports (tool use, cache points)."""
         if api == "invoke" and not self.profile.anthropic:
@@ -161,8 +157,20 @@ class BedrockModelClient(BaseModelClient):
                 f"api 'invoke' sends the Anthropic Messages body and needs a Claude model, not {model_id!r}",
                 key="model.api",
             )
-        self._client: _RuntimeClient | None = None
-        self._client_lock = anyio.Lock()
+        # The endpoint comes from the chain too: AWS_ENDPOINT_URL_BEDROCK_RUNTIME / the profile.
+        self._client = LazyBotoClient[_RuntimeClient](
+            "bedrock-runtime",
+            region=region,
+            profile=profile,
+            profile_key="model.profile",
+            options=BotoClientOptions(
+                max_attempts=max_attempts,
+                retry_mode="adaptive",
+                read_timeout_s=read_timeout_s,
+                connect_timeout_s=connect_timeout_s,
+            ),
+            on_error=lambda e: _model_error(e, model_id=model_id, region=region, attempts=0),
+        )
 
     @classmethod
     def from_settings(cls, settings: ModelSettings, *, model_id: str | None = None) -> BedrockModelClient:
@@ -184,29 +192,12 @@ class BedrockModelClient(BaseModelClient):
         """The Bedrock model id."""
         return self._model_id
 
-    def _make_client(self) -> _RuntimeClient:
-        config = botocore.config.Config(
-            retries={"mode": "adaptive", "total_max_attempts": self._max_attempts},
-            read_timeout=self._read_timeout_s,
-            connect_timeout=self._connect_timeout_s,
-        )
-        try:
-            # botocore reads AWS_DEFAULT_REGION; the other AWS SDKs and CLIs read AWS_REGION too.
-            region = self._region or os.environ.get("AWS_REGION") or None
-            session = boto3.Session(profile_name=self._aws_profile, region_name=region)
-            # The endpoint comes from the chain too: AWS_ENDPOINT_URL_BEDROCK_RUNTIME / the profile.
-            client: object = session.client("bedrock-runtime", config=config)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-        except botocore.exceptions.ProfileNotFound as e:
-            raise ConfigError(f"AWS profile {self._aws_profile!r} not found", key="model.profile") from e
-        except botocore.exceptions.BotoCoreError as e:
-            raise _model_error(e, model_id=self._model_id, region=self._region, attempts=0) from e
-        return cast(_RuntimeClient, client)
-
     async def _runtime(self) -> _RuntimeClient:
-        async with self._client_lock:
-            if self._client is None:
-                self._client = await anyio.to_thread.run_sync(self._make_client)
-            return self._client
+        return await self._client.get()
+
+    async def aclose(self) -> None:
+        """Close the boto3 client's connection pool; the next request builds a new one."""
+        await self._client.aclose()
 
     def _error(self, e: Exception) -> ModelError:
         return _model_error(e, model_id=self._model_id, region=self._region, attempts=self._max_attempts)

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Protocol, cast
 
 import anyio
 import anyio.to_thread
-import boto3  # pyright: ignore[reportMissingTypeStubs]
-import botocore.config  # pyright: ignore[reportMissingTypeStubs]
-import botocore.exceptions  # pyright: ignore[reportMissingTypeStubs]
 
-from gateway.errors import ConfigError, ModelError
+from gateway.aws import BotoClientOptions, LazyBotoClient
+from gateway.errors import ModelError
 from gateway.models._bedrock import _BOTO_ERRORS, _model_error  # pyright: ignore[reportPrivateUsage]
 from gateway.models._wire import ANTHROPIC_VERSION
 from gateway.tools import JsonObject
@@ -57,42 +54,27 @@ class BedrockMessagesClient:
         connect_timeout_s: float = 10.0,
     ) -> None:
         self._region = region
-        self._aws_profile = profile
         self._max_attempts = max_attempts
-        self._read_timeout_s = read_timeout_s
-        self._connect_timeout_s = connect_timeout_s
-        self._client: _InvokeClient | None = None
-        self._client_lock = anyio.Lock()
-
-    def _make_client(self) -> _InvokeClient:
-        config = botocore.config.Config(
-            retries={"mode": "standard", "total_max_attempts": self._max_attempts},
-            read_timeout=self._read_timeout_s,
-            connect_timeout=self._connect_timeout_s,
-            max_pool_connections=64,
+        self._client = LazyBotoClient[_InvokeClient](
+            "bedrock-runtime",
+            region=region,
+            profile=profile,
+            profile_key="model.profile",
+            options=BotoClientOptions(
+                max_attempts=max_attempts,
+                read_timeout_s=read_timeout_s,
+                connect_timeout_s=connect_timeout_s,
+                max_pool_connections=64,
+            ),
+            on_error=lambda e: _model_error(e, model_id="(any)", region=region, attempts=0),
         )
-        try:
-            region = self._region or os.environ.get("AWS_REGION") or None
-            session = boto3.Session(profile_name=self._aws_profile, region_name=region)
-            client: object = session.client("bedrock-runtime", config=config)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-        except botocore.exceptions.ProfileNotFound as e:
-            raise ConfigError(f"AWS profile {self._aws_profile!r} not found", key="model.profile") from e
-        except botocore.exceptions.BotoCoreError as e:
-            raise _model_error(e, model_id="(any)", region=self._region, attempts=0) from e
-        return cast(_InvokeClient, client)
 
     async def aclose(self) -> None:
-        """Close the boto3 client's connection pool (in a worker thread); the client is rebuilt on next use."""
-        async with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
-            await anyio.to_thread.run_sync(client.close)
+        """Close the boto3 client's connection pool; the client is rebuilt on next use."""
+        await self._client.aclose()
 
     async def _runtime(self) -> _InvokeClient:
-        async with self._client_lock:
-            if self._client is None:
-                self._client = await anyio.to_thread.run_sync(self._make_client)
-            return self._client
+        return await self._client.get()
 
     async def invoke(self, model_id: str, body: Mapping[str, Any]) -> JsonObject:
         """One InvokeModel call; the parsed Anthropic response body."""

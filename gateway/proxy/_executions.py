@@ -62,7 +62,7 @@ class PendingCall:
     sent: bool = False
     """Already handed to the client in a response."""
     frame_id: int | None = None
-    """The `call` frame it serves (known when the execution is detachable)."""
+    """The `call` frame it serves (what a detach names)."""
 
 
 class Rendezvous:

@@ -20,7 +20,6 @@ everything else becomes a `SandboxUnavailableError` naming the session and the o
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -29,15 +28,14 @@ from typing import Any, Literal, Protocol, TypeVar, cast
 
 import anyio
 import anyio.to_thread
-import boto3  # pyright: ignore[reportMissingTypeStubs]
-import botocore.config  # pyright: ignore[reportMissingTypeStubs]
 import botocore.eventstream  # pyright: ignore[reportMissingTypeStubs]
 import botocore.exceptions  # pyright: ignore[reportMissingTypeStubs]
 import botocore.parsers  # pyright: ignore[reportMissingTypeStubs]
 import urllib3.exceptions
 
+from gateway.aws import BotoClientOptions, LazyBotoClient
 from gateway.config import AgentCoreSettings
-from gateway.errors import ConfigError, SandboxUnavailableError
+from gateway.errors import SandboxUnavailableError
 
 __all__ = ["IAM_ACTIONS", "AgentCoreApi", "InvokeResult", "SessionLostError", "ToolName"]
 
@@ -158,45 +156,33 @@ class AgentCoreApi:
     def __init__(self, settings: AgentCoreSettings) -> None:
         self.settings = settings
         self.code_interpreter_id = settings.code_interpreter_id
-        self._client: _Client | None = None
-        self._client_lock = anyio.Lock()
+        # The endpoint comes from the chain too: AWS_ENDPOINT_URL_BEDROCK_AGENTCORE / the profile.
+        self._client = LazyBotoClient[_Client](
+            "bedrock-agentcore",
+            region=settings.region,
+            profile=settings.profile,
+            profile_key="sandbox.agentcore.profile",
+            options=BotoClientOptions(
+                max_attempts=1,  # retried by us, for both error paths
+                # The wait of a long poll happens while the event stream is read: raise the per-read timeout.
+                read_timeout_s=settings.poll_wait_s + 60,
+                connect_timeout_s=10,
+                max_pool_connections=settings.max_parallel_calls,
+            ),
+            on_error=lambda e: SandboxUnavailableError(f"cannot create the AgentCore client: {e}"),
+        )
         # Long polls hold a thread each for seconds: a limiter of our own keeps them off anyio's default one.
         self._limiter = anyio.CapacityLimiter(settings.max_parallel_calls)
         self.calls = 0
         """API requests made (each retry counts): the figure the cost estimates in docs/agentcore.md use."""
 
-    def _make_client(self) -> _Client:
-        s = self.settings
-        config = botocore.config.Config(
-            retries={"mode": "standard", "total_max_attempts": 1},  # retried by us, for both error paths
-            # The wait of a long poll happens while the event stream is read: raise the per-read timeout.
-            read_timeout=s.poll_wait_s + 60,
-            connect_timeout=10,
-            max_pool_connections=s.max_parallel_calls,
-        )
-        try:
-            region = s.region or os.environ.get("AWS_REGION") or None
-            session = boto3.Session(profile_name=s.profile, region_name=region)
-            # The endpoint comes from the chain too: AWS_ENDPOINT_URL_BEDROCK_AGENTCORE / the profile.
-            client: object = session.client("bedrock-agentcore", config=config)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-        except botocore.exceptions.ProfileNotFound as e:
-            raise ConfigError(f"AWS profile {s.profile!r} not found", key="sandbox.agentcore.profile") from e
-        except botocore.exceptions.BotoCoreError as e:
-            raise SandboxUnavailableError(f"cannot create the AgentCore client: {e}") from e
-        return cast(_Client, client)
-
     async def client(self) -> _Client:
         """The boto3 client (built once, in a worker thread: it reads service models from disk)."""
-        async with self._client_lock:
-            if self._client is None:
-                self._client = await anyio.to_thread.run_sync(self._make_client)
-            return self._client
+        return await self._client.get()
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await anyio.to_thread.run_sync(client.close)
+        await self._client.aclose()
 
     async def _call(
         self, what: str, session_id: str | None, call: Callable[[_Client], T], *, abandon_on_cancel: bool = True

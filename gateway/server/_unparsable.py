@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 import anyio
 from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 from mcp_types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
+
+from gateway.streams import ReadStreamWrapper
 
 __all__ = ["AnsweringReadStream", "error_for"]
 
@@ -66,17 +67,12 @@ def error_for(exc: Exception) -> JSONRPCError | None:
     return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=INVALID_REQUEST, message=detail))
 
 
-class AnsweringReadStream:
+class AnsweringReadStream(ReadStreamWrapper):
     """The transport's read stream, minus the lines that failed to parse: those are answered on `write`."""
 
     def __init__(self, inner: ReadStream[SessionMessage | Exception], write: WriteStream[SessionMessage]) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._write = write
-
-    @property
-    def last_context(self) -> object:
-        """The sender's context, forwarded for the SDK's context-propagating streams."""
-        return getattr(self._inner, "last_context", None)
 
     async def receive(self) -> SessionMessage | Exception:
         while True:
@@ -91,24 +87,3 @@ class AnsweringReadStream:
                 await self._write.send(SessionMessage(answer))
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 raise anyio.EndOfStream from None
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
-    ) -> bool | None:
-        await self.aclose()
-        return None

@@ -16,8 +16,7 @@ import ssl
 import sys
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import Self, TextIO
+from typing import TextIO
 
 import anyio
 import anyio.to_thread
@@ -29,6 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import SessionMessage
 
 from gateway.config import RemoteServerConfig, StdioServerConfig
+from gateway.streams import ReadStreamWrapper
 from gateway.upstream._stdio import stdio_transport
 
 __all__ = ["HTTP_READ_TIMEOUT_S", "MessageTooLargeError", "open_transport"]
@@ -41,17 +41,12 @@ HTTP_READ_TIMEOUT_S = 300.0
 """HTTP read timeout: long, because a server may hold a response stream open (the SDK's default)."""
 
 
-class _WatchedReadStream:
+class _WatchedReadStream(ReadStreamWrapper):
     """A read stream that calls `on_closed` once when it ends (EOF, closed, broken)."""
 
     def __init__(self, inner: _ReadStream, on_closed: Callable[[], None]) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._on_closed = on_closed
-
-    @property
-    def last_context(self) -> object:
-        """The sender's context, forwarded for the SDK's context-propagating streams."""
-        return getattr(self._inner, "last_context", None)
 
     async def receive(self) -> SessionMessage | Exception:
         try:
@@ -59,27 +54,6 @@ class _WatchedReadStream:
         except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._on_closed()
             raise
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
-    ) -> bool | None:
-        await self.aclose()
-        return None
 
 
 @asynccontextmanager
