@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TextIO
 
 import anyio
 import anyio.to_thread
@@ -31,7 +31,14 @@ import anyio.to_thread
 from gateway import __version__
 from gateway.errors import SandboxUnavailableError
 from gateway.sandbox._engine import EngineApi, connect_engine, engine_errors
-from gateway.sandbox._image import DEFAULT_BOOTSTRAP_TAG, ImageBuildOptions, _resolve_base, _run, _say  # pyright: ignore[reportPrivateUsage]
+from gateway.sandbox._image import (
+    DEFAULT_BOOTSTRAP_TAG,
+    ImageBuildOptions,
+    resolve_base,
+    run_build,
+    run_logged,
+    say,
+)
 
 __all__ = [
     "DEFAULT_GATEWAY_TAG",
@@ -91,7 +98,7 @@ async def build_gateway_image(options: GatewayImageOptions, *, out: TextIO = sys
         raise SandboxUnavailableError(f"no gateway Dockerfile at {dockerfile}")
     api = await anyio.to_thread.run_sync(partial(connect_engine, options.docker_host))
     try:
-        base = await _resolve_base(
+        base = await resolve_base(
             api,
             ImageBuildOptions(
                 base_image=options.base_image,
@@ -103,7 +110,7 @@ async def build_gateway_image(options: GatewayImageOptions, *, out: TextIO = sys
             out,
         )
         python = await anyio.to_thread.run_sync(partial(_base_python, api, base))
-        _say(out, f"base {base} has Python {python}")
+        say(out, f"base {base} has Python {python}")
         with tempfile.TemporaryDirectory(prefix="ptc-wheelhouse-") as tmp:
             wheelhouse = Path(tmp)
             deps = await make_wheelhouse(source, wheelhouse, python=python, out=out)
@@ -177,8 +184,8 @@ async def make_wheelhouse(source: Path, wheelhouse: Path, *, python: str, out: T
             "install it (`python -m ensurepip`) or build from the checkout's .venv"
         )
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    _say(out, f"building the ptc-gateway wheel from {source}")
-    await _run(out, *pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheelhouse), str(source))
+    say(out, f"building the ptc-gateway wheel from {source}")
+    await run_logged(out, *pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheelhouse), str(source))
     (wheel,) = [Path(path) async for path in anyio.Path(wheelhouse).glob("ptc_gateway-*.whl")]
     constraints_text = _constraints()
     platforms = _platforms()
@@ -189,13 +196,13 @@ async def make_wheelhouse(source: Path, wheelhouse: Path, *, python: str, out: T
     ).hexdigest()[:24]
     deps = wheelhouse_cache_dir() / f"py{python}-{key}"
     if await anyio.Path(deps).is_dir():
-        _say(out, f"using the cached dependency wheels in {deps}")
+        say(out, f"using the cached dependency wheels in {deps}")
         return deps
     download = wheelhouse / "deps"
     constraints = wheelhouse / "constraints.txt"
     await anyio.Path(constraints).write_text(constraints_text, encoding="utf-8")
-    _say(out, f"downloading the dependencies as wheels for CPython {python}")
-    await _run(
+    say(out, f"downloading the dependencies as wheels for CPython {python}")
+    await run_logged(
         out,
         *pip,
         "download",
@@ -222,7 +229,7 @@ async def make_wheelhouse(source: Path, wheelhouse: Path, *, python: str, out: T
         await anyio.to_thread.run_sync(shutil.copytree, download, deps.with_name(deps.name + ".tmp"))
         await anyio.Path(deps.with_name(deps.name + ".tmp")).rename(deps)
     except OSError as e:  # a cache we cannot write only costs the next build a download
-        _say(out, f"not caching the dependency wheels: {e}")
+        say(out, f"not caching the dependency wheels: {e}")
         return download
     return deps
 
@@ -245,32 +252,13 @@ def _context(dockerfile: bytes, app: Path, deps: Path) -> io.BytesIO:
 
 def _build_sync(api: EngineApi, options: GatewayImageOptions, base: str, context: io.BytesIO, out: TextIO) -> str:
     digest = hashlib.sha256(context.getbuffer()).hexdigest()
-    _say(out, f"building {options.tag} on {base} ({len(context.getbuffer()) / 1e6:.1f} MB context)")
-    image_id: str | None = None
-    with engine_errors(f"building {options.tag}"):
-        for chunk in api.build(
-            fileobj=context,
-            custom_context=True,
-            tag=options.tag,
-            buildargs={"BASE_IMAGE": base},
-            labels={VERSION_LABEL: __version__, "ptc-gateway.context-digest": digest},
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-            network_mode="none",
-        ):
-            if "error" in chunk:
-                detail = cast(dict[str, Any], chunk.get("errorDetail") or {})
-                raise SandboxUnavailableError(
-                    f"building {options.tag} failed: {detail.get('message') or chunk['error']}"
-                )
-            if "stream" in chunk:
-                out.write(str(chunk["stream"]))
-                out.flush()
-            elif "aux" in chunk:
-                image_id = str(cast(dict[str, Any], chunk["aux"]).get("ID", image_id))
-    if image_id is None:
-        image_id = str(api.inspect_image(options.tag)["Id"])
-    _say(out, f"built {options.tag} ({image_id[:19]})")
-    return image_id
+    say(out, f"building {options.tag} on {base} ({len(context.getbuffer()) / 1e6:.1f} MB context)")
+    return run_build(
+        api,
+        options.tag,
+        out,
+        fileobj=context,
+        buildargs={"BASE_IMAGE": base},
+        labels={VERSION_LABEL: __version__, "ptc-gateway.context-digest": digest},
+        network_mode="none",
+    )

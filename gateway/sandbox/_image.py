@@ -140,7 +140,7 @@ async def build_image(options: ImageBuildOptions, *, out: TextIO = sys.stderr) -
     """Build the sandbox image; returns its id. Progress goes to `out` as it happens."""
     api = await anyio.to_thread.run_sync(partial(connect_engine, options.docker_host))
     try:
-        base = await _resolve_base(api, options, out)
+        base = await resolve_base(api, options, out)
         return await anyio.to_thread.run_sync(partial(_build_sync, api, options, base, out))
     finally:
         await anyio.to_thread.run_sync(api.close)
@@ -154,23 +154,23 @@ async def _inspect(api: EngineApi, image: str) -> dict[str, Any] | None:
         return None
 
 
-async def _resolve_base(api: EngineApi, options: ImageBuildOptions, out: TextIO) -> str:
+async def resolve_base(api: EngineApi, options: ImageBuildOptions, out: TextIO) -> str:
     if options.bootstrap != "always":
         if await _inspect(api, options.base_image) is not None:
-            _say(out, f"base image {options.base_image} is present")
+            say(out, f"base image {options.base_image} is present")
             return options.base_image
         if options.pull:
-            _say(out, f"pulling base image {options.base_image}")
+            say(out, f"pulling base image {options.base_image}")
             error = await anyio.to_thread.run_sync(partial(_pull_sync, api, options.base_image, out))
             if error is None:
                 return options.base_image
-            _say(out, f"cannot pull {options.base_image}: {error}")
+            say(out, f"cannot pull {options.base_image}: {error}")
         if options.bootstrap == "never":
             raise SandboxUnavailableError(
                 f"base image {options.base_image!r} is missing and could not be pulled (bootstrap disabled)"
             )
     if await _inspect(api, options.bootstrap_tag) is not None:
-        _say(out, f"using the cached bootstrapped base {options.bootstrap_tag}")
+        say(out, f"using the cached bootstrapped base {options.bootstrap_tag}")
         return options.bootstrap_tag
     await bootstrap_debian(api, options, out)
     return options.bootstrap_tag
@@ -185,7 +185,7 @@ def _pull_sync(api: EngineApi, image: str, out: TextIO) -> str | None:
                 if "error" in status:
                     return str(status["error"])
                 if status.get("status") and not status.get("progressDetail"):
-                    _say(out, f"{status.get('id', '')} {status['status']}".strip())
+                    say(out, f"{status.get('id', '')} {status['status']}".strip())
     except SandboxUnavailableError as e:
         return str(e)
     return None
@@ -233,8 +233,8 @@ async def bootstrap_debian(api: EngineApi, options: ImageBuildOptions, out: Text
     workdir = Path(await anyio.to_thread.run_sync(partial(tempfile.mkdtemp, prefix="ptc-debootstrap-", dir="/var/tmp")))
     try:
         root = workdir / "root"
-        _say(out, f"bootstrapping Debian {options.debian_suite} (minbase + python3) from {mirror}")
-        await _run(
+        say(out, f"bootstrapping Debian {options.debian_suite} (minbase + python3) from {mirror}")
+        await run_logged(
             out,
             debootstrap,
             "--variant=minbase",
@@ -245,9 +245,9 @@ async def bootstrap_debian(api: EngineApi, options: ImageBuildOptions, out: Text
         )
         await anyio.to_thread.run_sync(_trim_rootfs, root)
         archive = workdir / "rootfs.tar"
-        _say(out, "packing the root filesystem")
-        await _run(out, "tar", "--numeric-owner", "-C", str(root), "-cf", str(archive), ".")
-        _say(out, f"importing it as {options.bootstrap_tag}")
+        say(out, "packing the root filesystem")
+        await run_logged(out, "tar", "--numeric-owner", "-C", str(root), "-cf", str(archive), ".")
+        say(out, f"importing it as {options.bootstrap_tag}")
         repository, _, tag = options.bootstrap_tag.rpartition(":")
         with engine_errors("importing the bootstrapped base"):
             await anyio.to_thread.run_sync(
@@ -271,7 +271,7 @@ def _trim_rootfs(root: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-async def _run(out: TextIO, *command: str) -> None:
+async def run_logged(out: TextIO, *command: str) -> None:
     tail: list[str] = []
     async with await anyio.open_process(command, stdin=None, stderr=-2) as process:
         assert process.stdout is not None
@@ -282,7 +282,7 @@ async def _run(out: TextIO, *command: str) -> None:
             for line in lines:
                 text = line.decode("utf-8", "replace")
                 tail = [*tail[-19:], text]
-                _say(out, f"  {text}")
+                say(out, f"  {text}")
         await process.wait()
     if process.returncode != 0:
         raise SandboxUnavailableError(f"{command[0]} failed (exit {process.returncode}): " + "\n".join(tail))
@@ -313,44 +313,47 @@ def _build_sync(api: EngineApi, options: ImageBuildOptions, base: str, out: Text
         line.strip() and not line.lstrip().startswith("#") for line in wanted
     )
     network = options.build_network or ("host" if installs else "none")
-    _say(out, f"building {options.tag} on {base}")
+    say(out, f"building {options.tag} on {base}")
+    return run_build(
+        api,
+        options.tag,
+        out,
+        fileobj=build_context(options),
+        buildargs={
+            "BASE_IMAGE": base,
+            "EXTRA_PACKAGES": " ".join(options.extra_packages),
+            "BRIDGE_DIGEST": bridge_digest(),
+        },
+        labels={**options.labels, RECIPE_LABEL: recipe_digest(options)},
+        network_mode=network,
+    )
+
+
+def run_build(api: EngineApi, tag: str, out: TextIO, **build: Any) -> str:
+    """One `docker build` of a custom context (never pulling), its output streamed to `out`; the image id.
+
+    `build` is the rest of the engine's build arguments (`fileobj`, `buildargs`, `labels`,
+    `network_mode`). A build error raises `SandboxUnavailableError` with the engine's message.
+    """
     image_id: str | None = None
-    with engine_errors(f"building {options.tag}"):
-        for chunk in api.build(
-            fileobj=build_context(options),
-            custom_context=True,
-            tag=options.tag,
-            buildargs={
-                "BASE_IMAGE": base,
-                "EXTRA_PACKAGES": " ".join(options.extra_packages),
-                "BRIDGE_DIGEST": bridge_digest(),
-            },
-            labels={**options.labels, RECIPE_LABEL: recipe_digest(options)},
-            rm=True,
-            forcerm=True,
-            pull=False,
-            decode=True,
-            network_mode=network,
-        ):
+    with engine_errors(f"building {tag}"):
+        for chunk in api.build(custom_context=True, tag=tag, rm=True, forcerm=True, pull=False, decode=True, **build):
             if "error" in chunk:
                 detail = cast(dict[str, Any], chunk.get("errorDetail") or {})
-                raise SandboxUnavailableError(
-                    f"building {options.tag} failed: {detail.get('message') or chunk['error']}"
-                )
+                raise SandboxUnavailableError(f"building {tag} failed: {detail.get('message') or chunk['error']}")
             if "stream" in chunk:
                 out.write(str(chunk["stream"]))
                 out.flush()
             elif "aux" in chunk:
                 image_id = str(cast(dict[str, Any], chunk["aux"]).get("ID", image_id))
             elif "status" in chunk:
-                _say(out, str(chunk["status"]))
+                say(out, str(chunk["status"]))
     if image_id is None:
-        details = api.inspect_image(options.tag)
-        image_id = str(details["Id"])
-    _say(out, f"built {options.tag} ({image_id[:19]})")
+        image_id = str(api.inspect_image(tag)["Id"])
+    say(out, f"built {tag} ({image_id[:19]})")
     return image_id
 
 
-def _say(out: TextIO, text: str) -> None:
+def say(out: TextIO, text: str) -> None:
     out.write(f"image: {text}\n")
     out.flush()
