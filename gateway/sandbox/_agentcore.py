@@ -59,7 +59,7 @@ from gateway.errors import SandboxError, SandboxUnavailableError
 from gateway.sandbox._agentcore_api import AgentCoreApi, InvokeResult
 from gateway.sandbox._agentcore_connect import ConnectBackListener, ConnectBackSandbox, Connection
 from gateway.sandbox._base import HELLO_MAX_BYTES, BaseSandbox, BaseSandboxBackend, SandboxInfo, await_hello
-from gateway.sandbox._owner import current_identity
+from gateway.sandbox._owner import current_identity, pid_alive
 from gateway.sandbox._pool import WarmPool
 from gateway.sandbox._runtime import bridge_sources
 
@@ -513,7 +513,7 @@ class AgentCoreSandboxBackend(BaseSandboxBackend):
             if match is None or match["host"] != self._host or match["pidns"] != self._pidns:
                 continue
             pid = int(match["pid"])
-            if pid != os.getpid() and not _pid_alive(pid):
+            if pid != os.getpid() and not pid_alive(pid):
                 orphans.append(session_id)
         if orphans:
             logger.info("stopping %d orphaned AgentCore session(s) of dead gateways", len(orphans))
@@ -749,13 +749,3 @@ def _check(result: InvokeResult, session_id: str, what: str) -> None:
 
 async def _close(sandbox: AgentCoreSandbox | ConnectBackSandbox) -> None:
     await sandbox.aclose()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -93,7 +93,21 @@ def _own_container_id() -> str | None:
     return None
 
 
-def _pid_alive(pid: int) -> bool:
+PID_MAX_LIMIT = 4_194_304
+"""Linux's ceiling on pids (`PID_MAX_LIMIT`, 2**22 on 64-bit): a larger one names no process."""
+
+_PID = re.compile(r"[0-9]{1,20}")
+"""A pid label as a gateway writes it (ASCII digits: `str.isdigit` also accepts "²", which `int` refuses)."""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists in our pid namespace (one we may not signal counts).
+
+    The pid comes from a label anyone with engine access can write: 0 (which would signal our own
+    process group), negatives (groups) and pids no kernel hands out name no live gateway.
+    """
+    if not 0 < pid <= PID_MAX_LIMIT:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -134,7 +148,7 @@ def is_orphan(
             pid = labels.get(LABEL_PID, "")
             if labels.get(LABEL_PIDNS) != me.pidns:
                 return True
-            return pid.isdigit() and not _pid_alive(int(pid))
+            return _PID.fullmatch(pid) is not None and not pid_alive(int(pid))
         details = inspect_container(owner_container)
         if details is None:
             return True
@@ -147,10 +161,10 @@ def is_orphan(
         # restarted owner itself, through its new pid namespace).
         return started is not None and made is not None and (started - made).total_seconds() > 1
     pid = labels.get(LABEL_PID, "")
-    if labels.get(LABEL_HOST) != me.host or not pid.isdigit():
+    if labels.get(LABEL_HOST) != me.host or not _PID.fullmatch(pid):
         return False
     pidns = labels.get(LABEL_PIDNS)
     if pidns is None:
         # Labelled by a gateway that predates LABEL_PIDNS: trust the pid only from outside any container.
-        return me.container is None and not _pid_alive(int(pid))
-    return pidns == me.pidns and not _pid_alive(int(pid))
+        return me.container is None and not pid_alive(int(pid))
+    return pidns == me.pidns and not pid_alive(int(pid))

@@ -55,6 +55,18 @@ def test_a_dead_pid_counts_only_in_the_same_pid_namespace_and_host() -> None:
     assert not is_orphan(legacy, 0, IN_CONTAINER, nobody)
 
 
+def test_a_pid_no_kernel_hands_out_is_dead_and_never_crashes_the_reaper() -> None:
+    # 0 would signal our own process group and a huge number overflowed os.kill: both once made
+    # a forged label either keep a container forever or stop the gateway from starting.
+    for pid in ("0", "4194305", "9" * 19):
+        labels = {LABEL_HOST: "vm", LABEL_PID: pid, LABEL_PIDNS: "pid:[1]"}
+        assert is_orphan(labels, 0, ON_HOST, _engine({})), pid
+    # Not a pid a gateway writes (a Unicode digit passes str.isdigit and fails int): not ours, left alone.
+    assert not is_orphan({LABEL_HOST: "vm", LABEL_PID: "\u00b2", LABEL_PIDNS: "pid:[1]"}, 0, ON_HOST, _engine({}))
+    mine = {LABEL_HOST: "vm", LABEL_PID: "\u00b2", LABEL_PIDNS: IN_CONTAINER.pidns, LABEL_CONTAINER: "c" * 64}
+    assert not is_orphan(mine, 0, IN_CONTAINER, _engine({}))
+
+
 def test_a_live_pid_is_never_an_orphan() -> None:
     me = current_identity()
     assert not is_orphan(me.labels("x"), 0, me, _engine({}))
