@@ -315,6 +315,11 @@ def _collect_properties(
             _collect_properties(member, root, properties, required, depth=depth + 1)
 
 
+_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]{0,9}")
+"""An array index in a JSON pointer (RFC 6901: no leading zeros). ASCII only and short: `str.isdigit`
+accepts "²", which `int` refuses, and `int` refuses more than 4,300 digits; both come from upstream schemas."""
+
+
 def resolve_ref(root: JsonValue, ref: str) -> JsonValue:
     """Resolve a local JSON pointer (`#/$defs/X`, `#/definitions/X`, `#`); `None` when it can't."""
     if ref == "#":
@@ -328,7 +333,7 @@ def resolve_ref(root: JsonValue, ref: str) -> JsonValue:
             if part not in node:
                 return None
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and _ARRAY_INDEX.fullmatch(part) and int(part) < len(node):
             node = node[int(part)]
         else:
             return None

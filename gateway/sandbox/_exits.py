@@ -13,6 +13,7 @@ engine has already removed by itself.
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
@@ -109,7 +110,7 @@ class ExitWatch:
             return
         attributes = cast(dict[str, Any], actor.get("Attributes") or {})
         raw = str(attributes.get("exitCode", ""))
-        code = int(raw) if raw.lstrip("-").isdigit() else None
+        code = int(raw) if re.fullmatch(r"-?[0-9]{1,10}", raw) else None
         self._exits[container_id] = ContainerExit(code=code, oom_killed=container_id in self._oom)
         self._oom.discard(container_id)
         while len(self._exits) > MAX_REMEMBERED:

@@ -80,7 +80,7 @@ class _BoundedStream(httpx2.AsyncByteStream):
         self._inner = response.stream
         self._limit = limit
         declared = response.headers.get("content-length", "")
-        self._declared = int(declared) if declared.isdigit() and len(declared) < 20 else None
+        self._declared = int(declared) if declared.isascii() and declared.isdigit() and len(declared) < 20 else None
 
     def _too_large(self, size: str) -> MessageTooLargeError:
         return MessageTooLargeError(

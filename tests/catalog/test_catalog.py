@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from gateway.catalog import build_catalog, python_identifier
+from gateway.catalog import build_catalog, python_identifier, resolve_ref
 from gateway.tools import JsonObject, ToolSpec
 
 
@@ -80,6 +80,22 @@ def test_params_follow_top_level_ref_and_allof() -> None:
     }
     tool = build_catalog([_spec("s", "t", schema)]).namespaces[0].tools[0]
     assert dict(tool.params) == {"x": "x", "y": "y"}
+
+
+def test_pointer_array_indexes_follow_rfc_6901_and_bad_ones_resolve_to_nothing() -> None:
+    root: JsonObject = {"allOf": [{"properties": {"a": {}}}, {"properties": {"b": {}}}]}
+    assert resolve_ref(root, "#/allOf/1") == {"properties": {"b": {}}}
+    # From an upstream schema: a Unicode digit (isdigit, but not int), more digits than int reads,
+    # a leading zero, a sign, an index past the end. None of them may raise.
+    for index in ("\u00b2", "\u0663", "9" * 5000, "01", "-1", "+1", "2"):
+        assert resolve_ref(root, f"#/allOf/{index}") is None, index
+
+
+def test_one_tool_with_a_hostile_ref_does_not_break_the_catalog() -> None:
+    hostile: JsonObject = {"type": "object", "allOf": [{"$ref": "#/allOf/" + "9" * 5000}, {"$ref": "#/allOf/\u00b2"}]}
+    catalog = build_catalog([_spec("bad", "t", hostile), _spec("good", "t", {"properties": {"x": {}}})])
+    assert [ns.server for ns in catalog.namespaces] == ["bad", "good"]
+    assert dict(catalog.namespaces[1].tools[0].params) == {"x": "x"}
 
 
 def test_ids_and_lookup() -> None:

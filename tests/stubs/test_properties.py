@@ -28,7 +28,12 @@ json_values = st.recursive(
 )
 names = st.text(max_size=10) | st.sampled_from(["class", "from", "a-b", "a.b", "2x", "__init__", "None", "é", ""])
 type_names = st.sampled_from(["string", "integer", "number", "boolean", "null", "array", "object", "weird"])
-refs = st.sampled_from(["#", "#/$defs/A", "#/$defs/B", "#/definitions/A", "#/$defs/missing", "http://x/y", "#/a/0"])
+fixed_refs = ["#", "#/$defs/A", "#/$defs/B", "#/definitions/A", "#/$defs/missing", "http://x/y", "#/a/0"]
+pointer_parts = ["allOf", "anyOf", "$defs", "A", "0", "1", "01", "\u00b2", "9" * 5000, "~1", "%25"]
+# Any pointer an upstream may send, array indexes included ("²" passes str.isdigit and fails int).
+refs = st.sampled_from(fixed_refs) | st.builds(
+    lambda parts: "#/" + "/".join(parts), st.lists(st.sampled_from(pointer_parts), max_size=3)
+)
 
 
 def _schemas(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
