@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import mcp_types as types
+import pydantic_core
 from mcp import Client, MCPError
 from mcp.client.session import IncomingMessage
 from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost
@@ -172,6 +173,22 @@ def _event_too_large(error: MCPError) -> bool:
         and error.message.startswith("SSE stream failed")
         and ("byte limit" in error.message)
     )
+
+
+def _unsendable(arguments: dict[str, JsonValue]) -> str | None:
+    r"""Why the SDK could not serialise `arguments`, or None.
+
+    The SDK serialises a request in its transport's writer task, where a failure ends the whole
+    connection (every call in flight to the server fails; a stdio server is restarted). The code in
+    the sandbox can send what the host's `json.loads` accepts and the SDK's serialiser refuses: a lone
+    surrogate (`"\ud800"`) or arguments nested deeper than its limit; so the same serialiser checks
+    them first, and only this call fails.
+    """
+    try:
+        pydantic_core.to_json(arguments)
+    except pydantic_core.PydanticSerializationError as e:
+        return str(e).removeprefix("Error serializing to JSON: ")[:200]
+    return None
 
 
 class ServerConnection:
@@ -448,6 +465,9 @@ class ServerConnection:
             if report is not None:
                 await report(progress, total, message)
 
+        unsendable = _unsendable(arguments)
+        if unsendable is not None:
+            return error_result(f"{self.name}.{tool}: the arguments cannot be sent as JSON ({unsendable})")
         meta = request_meta(options.get("meta"))
         phase = "answer"
         with anyio.move_on_after(timeout):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tracemalloc
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from gateway.config import RemoteServerConfig, StdioServerConfig
 from gateway.errors import ServerUnavailableError
-from gateway.tools import TextContent, ToolRef, ToolResult
+from gateway.tools import JsonValue, TextContent, ToolRef, ToolResult
 from gateway.upstream import Fleet, connect_fleet
 from tests.servers import time_server
 from tests.upstream._http import HandshakeEra, serve_http
@@ -160,3 +161,44 @@ async def test_a_huge_http_result_fails_that_call_and_the_server_keeps_serving(h
         assert f"limit of {LIMIT_BYTES} bytes (max_message_bytes)" in block.text
         assert await echo(fleet, "web", "after the flood") == "after the flood"
         assert fleet.status()["web"].state == "ready"
+
+
+def _nested(levels: int) -> JsonValue:
+    value: JsonValue = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+# What a sandbox can send in a call frame (the host's `json.loads` takes both) but the SDK cannot serialise.
+UNSENDABLE: dict[str, tuple[JsonValue, str]] = {
+    "lone-surrogate": ("a\ud800b", "surrogates not allowed"),
+    "nested-300-deep": (_nested(300), "depth"),
+}
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_unsendable_arguments_fail_that_call_and_the_connection_stays(transport: str) -> None:
+    # The SDK serialises a request in its transport's writer task: arguments it cannot encode ended the
+    # whole connection (every call in flight to that server failed, a stdio server was restarted).
+    async with contextlib.AsyncExitStack() as stack:
+        if transport == "stdio":
+            config: StdioServerConfig | RemoteServerConfig = faulty_stdio()
+        else:
+            url = await stack.enter_async_context(serve_http(build_server().streamable_http_app()))
+            config = RemoteServerConfig(url=url, timeout=60)
+        fleet = await stack.enter_async_context(connect_fleet({"faulty": config}))
+        await fleet.wait_ready(timeout_s=60)
+        pid = number(await fleet.call_tool(ToolRef(server="faulty", name="pid"), {}))
+        for value, reason in UNSENDABLE.values():
+            with anyio.fail_after(30):
+                result = await fleet.call_tool(ToolRef(server="faulty", name="echo"), {"text": value})
+            assert result.is_error
+            (block,) = result.content
+            assert isinstance(block, TextContent)
+            assert block.text.startswith("faulty.echo: the arguments cannot be sent as JSON")
+            assert reason in block.text
+            block.text.encode("utf-8")  # the message itself carries no lone surrogate
+        assert number(await fleet.call_tool(ToolRef(server="faulty", name="pid"), {})) == pid  # never restarted
+        assert await echo(fleet, "faulty", "still connected") == "still connected"
+        assert fleet.status()["faulty"].state == "ready"
