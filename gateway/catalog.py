@@ -285,7 +285,7 @@ def object_properties(schema: JsonValue, root: JsonValue = None) -> tuple[dict[s
     """
     properties: dict[str, JsonValue] = {}
     required: list[str] = []
-    _collect_properties(schema, root if root is not None else schema, properties, required, depth=0)
+    _collect_properties(schema, root if root is not None else schema, properties, required, {}, depth=0)
     return properties, required
 
 
@@ -293,13 +293,23 @@ _MAX_MERGE_DEPTH = 8
 
 
 def _collect_properties(
-    schema: JsonValue, root: JsonValue, properties: dict[str, JsonValue], required: list[str], *, depth: int
+    schema: JsonValue,
+    root: JsonValue,
+    properties: dict[str, JsonValue],
+    required: list[str],
+    seen: dict[int, int],
+    *,
+    depth: int,
 ) -> None:
-    if not isinstance(schema, dict) or depth > _MAX_MERGE_DEPTH:
+    # `seen`: the shallowest depth each schema node was merged at. Merging it again adds nothing unless
+    # it is reached shallower (where the depth limit cuts less of what is under it); without this,
+    # members that `$ref` back to the root or to each other multiply the walk at every level.
+    if not isinstance(schema, dict) or depth > _MAX_MERGE_DEPTH or seen.get(id(schema), depth + 1) <= depth:
         return
+    seen[id(schema)] = depth
     ref = schema.get("$ref")
     if isinstance(ref, str):
-        _collect_properties(resolve_ref(root, ref), root, properties, required, depth=depth + 1)
+        _collect_properties(resolve_ref(root, ref), root, properties, required, seen, depth=depth + 1)
     props = schema.get("properties")
     if isinstance(props, dict):
         for name, sub in props.items():
@@ -312,7 +322,7 @@ def _collect_properties(
     all_of = schema.get("allOf")
     if isinstance(all_of, list):
         for member in all_of:
-            _collect_properties(member, root, properties, required, depth=depth + 1)
+            _collect_properties(member, root, properties, required, seen, depth=depth + 1)
 
 
 _ARRAY_INDEX = re.compile(r"0|[1-9][0-9]{0,9}")

@@ -98,6 +98,21 @@ def test_one_tool_with_a_hostile_ref_does_not_break_the_catalog() -> None:
     assert dict(catalog.namespaces[1].tools[0].params) == {"x": "x"}
 
 
+def test_allof_members_that_refer_back_are_merged_once() -> None:
+    # 300 members pointing back at the root: merged naively, each level multiplies the walk by 300
+    # (300**4 visits within the merge depth: hours of CPU on the event loop, from a 4 KB schema).
+    looping: JsonObject = {
+        "type": "object",
+        "properties": {"x": {"type": "string"}},
+        "required": ["x"],
+        "allOf": [*({"$ref": "#"} for _ in range(300)), {"properties": {"y": {}}}],
+    }
+    catalog = build_catalog([_spec("loop", "t", looping), _spec("good", "t", {"properties": {"z": {}}})])
+    good, loop = (ns.tools[0] for ns in catalog.namespaces)
+    assert [(p.name, p.required) for p in loop.parameters] == [("x", True), ("y", False)]
+    assert dict(good.params) == {"z": "z"}
+
+
 def test_ids_and_lookup() -> None:
     catalog = build_catalog([_spec("time", "get-time"), _spec("git", "git_status")])
     tool = catalog.tool("time_tools.get_time")
