@@ -118,6 +118,12 @@ class Executor:
         self, code: str, toolbox: Toolbox, control: DetachControl | None, hooks: ExecutionHooks | None
     ) -> ExecutionResult | Suspended:
         """Acquire a sandbox and run `code` in it from the first frame (the job) to the end or a detach."""
+        refused = _not_unicode(code)
+        if refused is not None:  # it cannot be encoded for the job frame
+            if control is not None:
+                control.close()
+            failure = ExecutionFailure(kind="code", type="UnicodeEncodeError", message=refused)
+            return ExecutionResult(stdout="", stderr="", error=failure, tool_calls=0, duration_s=0.0)
         limits = self.limits
         job: JobMessage = {
             "type": "job",
@@ -510,6 +516,24 @@ def _refused_arguments(tool: CatalogTool, arguments: Mapping[str, JsonValue]) ->
     names = ", ".join(ascii(name) for name in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
     accepted = ", ".join(repr(name)[:80] for name in list(allowed)[:20]) or "none"
     return f"unexpected argument {names}: its input schema accepts only {accepted}"
+
+
+def _not_unicode(code: str) -> str | None:
+    r"""Why `code` is not Unicode text (a lone surrogate, which UTF-8 cannot encode), or None.
+
+    `ptc-gateway run -` reads stdin bytes that are not UTF-8 as surrogate escapes under a C locale, and
+    JSON from a model may spell one (`"\ud800"`); compiling such a string fails the same way in Python.
+    """
+    try:
+        code.encode("utf-8")
+    except UnicodeEncodeError as e:
+        line = code.count("\n", 0, e.start) + 1
+        column = e.start - code.rfind("\n", 0, e.start)
+        return (
+            f"the code is not valid Unicode text: a lone surrogate {ascii(code[e.start])} at line {line}, "
+            f"column {column} (text decoded from bytes that are not UTF-8?)"
+        )
+    return None
 
 
 def call_reserve_s(execution_timeout_s: float) -> float:

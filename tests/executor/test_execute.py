@@ -12,7 +12,7 @@ from gateway.errors import (
     ProtocolViolationError,
 )
 from gateway.executor import ExecutionHooks, Executor
-from gateway.sandbox import BaseSandboxBackend
+from gateway.sandbox import BaseSandboxBackend, LocalProcessBackend
 from gateway.testing import FunctionToolSource, RecordedCall
 from gateway.tools import JsonValue, ToolRef, ToolSpec
 from tests.executor._fleet import fake_source, run, toolbox
@@ -523,6 +523,24 @@ async def test_null_bytes_in_the_code_are_the_codes_error(sandbox_backend: BaseS
     assert result.error is not None
     assert result.error.kind == "code"
     assert result.error.type in ("ValueError", "SyntaxError")  # depends on the Python version
+
+
+async def test_code_that_is_not_unicode_text_is_the_codes_error() -> None:
+    # A lone surrogate cannot be encoded for the job frame: `ptc-gateway run -` reads undecodable stdin
+    # bytes as surrogate escapes under a C locale, and a model's JSON may carry "\\ud800". Decided before
+    # any sandbox is acquired, so one backend is enough.
+    backend = LocalProcessBackend()
+    try:
+        result = await run(backend, "print(1)\nprint('caf\udce9')  # \ud800")
+    finally:
+        await backend.aclose()
+    assert result.error is not None
+    assert (result.error.kind, result.error.type) == ("code", "UnicodeEncodeError")
+    assert result.error.message == (
+        "the code is not valid Unicode text: a lone surrogate '\\udce9' at line 2, column 11 "
+        "(text decoded from bytes that are not UTF-8?)"
+    )
+    assert (result.stdout, result.tool_calls) == ("", 0)
 
 
 async def test_help_on_namespaces_and_other_objects(sandbox_backend: BaseSandboxBackend) -> None:
