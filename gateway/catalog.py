@@ -243,16 +243,19 @@ def _assign_unique(originals: Sequence[str], sanitize: Callable[[str], str], *, 
         if wanted[original] not in used:
             assigned[original] = wanted[original]
             used.add(wanted[original])
-    # Second pass: the losers get the first free `_2`, `_3`… suffix.
+    # Second pass: the losers get the first free `_2`, `_3`… suffix. The search for a stem resumes
+    # where its last one stopped: thousands of names sharing a stem stay linear, not quadratic.
+    next_n: dict[str, int] = {}
     for original in order:
         if original in assigned:
             continue
         base = wanted[original]
         # `class_` -> `class_2`, `_` -> `_2`: never a new leading `__` (mangled in a class body).
         stem = base if base.endswith("_") else base + "_"
-        n = 2
+        n = next_n.get(stem, 2)
         while f"{stem}{n}" in used:
             n += 1
+        next_n[stem] = n + 1
         assigned[original] = f"{stem}{n}"
         used.add(assigned[original])
     return {original: assigned[original] for original in originals}

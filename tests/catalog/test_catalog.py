@@ -113,6 +113,18 @@ def test_allof_members_that_refer_back_are_merged_once() -> None:
     assert dict(good.params) == {"z": "z"}
 
 
+def test_a_hundred_thousand_colliding_names_are_named_in_linear_time() -> None:
+    # One tools/list page of 8 MB holds this many names that all sanitize to `t__`. Each loser searched
+    # the suffixes from `_2` up: 5e9 lookups, minutes on the event loop for one server's listing.
+    count = 100_000
+    names = ["t" + chr(0x4E00 + i % 20_000) + chr(0x4E00 + i // 20_000) for i in range(count)]
+    catalog = build_catalog([_spec("s", name) for name in names])
+    python_names = {t.spec.name: t.python_name for t in catalog.tools}
+    first, *others = sorted(names)  # suffixes go in order of the original names
+    assert [python_names[name] for name in (first, *others[:2], others[-1])] == ["t__", "t__2", "t__3", f"t__{count}"]
+    assert sorted(python_names.values()) == sorted(["t__", *(f"t__{n}" for n in range(2, count + 1))])
+
+
 def test_ids_and_lookup() -> None:
     catalog = build_catalog([_spec("time", "get-time"), _spec("git", "git_status")])
     tool = catalog.tool("time_tools.get_time")
