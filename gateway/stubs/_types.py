@@ -84,6 +84,10 @@ class TypeRenderer:
     _fragments: list[list[JsonValue]] = field(default_factory=list[list[JsonValue]])
     _root: JsonValue = None
     _refs: dict[str, _RefState] = field(default_factory=dict[str, _RefState])
+    _next_suffix: dict[str, int] = field(default_factory=dict[str, int])
+    """Per base name, the suffix `_reserve` tries next (lower ones are taken)."""
+    _suffixed: dict[str, tuple[str, int]] = field(default_factory=dict[str, tuple[str, int]])
+    """Names `_reserve` gave a suffix to: their base and suffix."""
 
     @contextmanager
     def root(self, schema: JsonValue) -> Generator[None]:
@@ -249,7 +253,7 @@ class TypeRenderer:
         existing = self._by_body.get(key)
         if existing is not None and (reserved is None or not reserved.used_recursively):
             if reserved is not None and reserved.name is not None:
-                self.taken.discard(reserved.name)
+                self._release(reserved.name)
             return existing
         if reserved is not None and reserved.name is not None:
             name = reserved.name
@@ -286,11 +290,24 @@ class TypeRenderer:
 
     def _reserve(self, hint: str) -> str:
         base = pascal_case(hint)
-        name, n = base, 2
-        while name in self.taken or keyword.iskeyword(name):
-            name, n = f"{base}{n}", n + 1
+        name = base
+        if name in self.taken or keyword.iskeyword(name):
+            # Resume where the last search for this base stopped: thousands of TypedDicts with one
+            # title (distinct bodies) stay linear, not quadratic.
+            n = self._next_suffix.get(base, 2)
+            while (name := f"{base}{n}") in self.taken:
+                n += 1
+            self._next_suffix[base] = n + 1
+            self._suffixed[name] = (base, n)
         self.taken.add(name)
         return name
+
+    def _release(self, name: str) -> None:
+        """Give back a name `_reserve` gave (its suffix becomes the next one tried again)."""
+        self.taken.discard(name)
+        if name in self._suffixed:
+            base, n = self._suffixed.pop(name)
+            self._next_suffix[base] = min(self._next_suffix.get(base, n), n)
 
     def _ref(self, ref: str, schema: dict[str, JsonValue], *, hint: str, depth: int) -> str:
         state = self._refs.get(ref)

@@ -185,6 +185,19 @@ def test_identical_nested_objects_share_one_typed_dict() -> None:
     assert body.count("(TypedDict):") == 1
 
 
+def test_sixty_thousand_typed_dicts_with_one_title_are_named_in_linear_time() -> None:
+    # One tool (a few MB of schema) whose object parameters all carry the title "Options", with distinct
+    # bodies. Each name searched Options2, Options3… from the start: minutes on the event loop.
+    count = 60_000
+    properties: JsonObject = {
+        f"p{i}": {"type": "object", "title": "Options", "properties": {f"f{i}": {"type": "string"}}}
+        for i in range(count)
+    }
+    stubs = render_stubs(build_catalog([ToolSpec(server="s", name="t", input_schema={"properties": properties})]))
+    names = [source.split("(", 1)[0].removeprefix("class ") for source in stubs.typed_dicts]
+    assert names == ["Options", *(f"Options{n}" for n in range(2, count + 1))]
+
+
 def test_unexpressible_schema_degrades_to_any_with_fragment_in_docstring() -> None:
     body = _one({"type": "object", "properties": {"x": {"not": {"type": "string"}}}, "required": ["x"]})
     assert "async def t(x: Any) -> Any:" in body
