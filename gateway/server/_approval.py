@@ -70,6 +70,9 @@ class ElicitationApprover:
             if ref in self._remembered:
                 return True
             preview = json.dumps(dict(arguments), ensure_ascii=False, default=str)
+            # The code's word: a lone surrogate (which a forged call frame can carry) is shown escaped,
+            # or the SDK could not encode the question and its writer would end the client's session.
+            preview = preview.encode("utf-8", "backslashreplace").decode("utf-8")
             if len(preview) > ARGUMENTS_PREVIEW_CHARS:
                 preview = preview[:ARGUMENTS_PREVIEW_CHARS] + "…"
             why = " (a tool marked destructive)" if spec.annotations.destructive else ""

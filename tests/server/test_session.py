@@ -84,6 +84,42 @@ async def test_destructive_call_asks_the_user(
             assert len(approver.messages) == questions
 
 
+# The code swaps the runner's frame encoder for an ASCII one: its call frame then spells a lone surrogate
+# as "\\ud800", which the host's JSON reader accepts (the runner's own encoder refuses to send it).
+SURROGATE_CODE = """
+import json, sys
+sys.modules["bridge.protocol"]._ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+try:
+    print(await testbox.delete_item(item_id="invoice-\\ud800"))
+except ToolError as e:
+    print("refused:", e)
+print("pid" in await testbox.whoami())
+"""
+
+
+@pytest.mark.anyio
+async def test_a_lone_surrogate_in_the_arguments_of_a_call_that_asks_keeps_the_session(
+    servers_file: Path, gateway_env: dict[str, str]
+) -> None:
+    # The question quoted the arguments as they were: the SDK could not encode the elicitation request,
+    # its stdio writer raised and the client's whole session ended.
+    approver = Approver("accept", {"approve": True})
+    changes = ListChanged()
+    with anyio.fail_after(60):
+        async with Client(
+            _params(servers_file, gateway_env), mode="legacy", message_handler=changes, elicitation_callback=approver
+        ) as client:
+            await ready_description(client, changes)
+            outcome = await _run(client, SURROGATE_CODE)
+            assert outcome["error"] is None, outcome
+            (message,) = approver.messages
+            assert '"invoice-\\ud800"' in message  # shown escaped
+            refused, whoami = outcome["stdout"].splitlines()
+            assert refused.startswith("refused: testbox.delete_item: the arguments cannot be sent as JSON")
+            assert whoami == "True"
+            assert (await _run(client, "print('still here')"))["stdout"] == "still here\n"
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", ["legacy", "auto"], ids=["no-elicitation", "modern-era"])
 async def test_client_that_cannot_be_asked_is_refused(
