@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 TAIL_LINES = 8
 """How many of the last stderr lines an error message quotes."""
 _MAX_LINE_CHARS = 500
+_MAX_LINE_BYTES = 16 * 1024
+"""Bytes of one line kept for the log; the rest of a longer line is counted, never held."""
 _READ_CHUNK_BYTES = 65536
 _DRAIN_GRACE_S = 1.0
 """After the child is gone, how long we keep reading what is left in the pipe."""
@@ -50,14 +52,19 @@ async def relay_stderr(server: str) -> AsyncGenerator[tuple[TextIO, StderrTail],
     tail = StderrTail()
     done = anyio.Event()
 
-    def emit(raw: bytes) -> None:
+    def emit(raw: bytes | bytearray, dropped: int) -> None:
         line = raw.decode("utf-8", errors="replace").rstrip()
-        if line:
-            tail.lines.append(line[:_MAX_LINE_CHARS])
-            logger.info("[%s] %s", server, line)
+        cut = f" [... {dropped} more bytes dropped]" if dropped else ""
+        if line or cut:
+            tail.lines.append(line[:_MAX_LINE_CHARS] + cut)
+            logger.info("[%s] %s%s", server, line, cut)
 
     async def pump() -> None:
-        buffer = b""
+        # A server's stderr is its word: a line without end is kept up to `_MAX_LINE_BYTES`, the rest
+        # only counted (one growing buffer, re-split on every read, made a 64 MB line cost 200 MB and
+        # tens of seconds on the event loop).
+        buffer = bytearray()
+        dropped = 0
         try:
             while True:
                 await anyio.wait_readable(read_fd)
@@ -67,12 +74,22 @@ async def relay_stderr(server: str) -> AsyncGenerator[tuple[TextIO, StderrTail],
                     continue
                 if not chunk:
                     break
-                *lines, buffer = (buffer + chunk).split(b"\n")
-                for line in lines:
-                    emit(line)
+                start = 0
+                while True:
+                    newline = chunk.find(b"\n", start)
+                    piece = chunk[start:] if newline < 0 else chunk[start:newline]
+                    room = max(_MAX_LINE_BYTES - len(buffer), 0)
+                    buffer += piece[:room]
+                    dropped += max(len(piece) - room, 0)
+                    if newline < 0:
+                        break
+                    emit(buffer, dropped)
+                    buffer.clear()
+                    dropped = 0
+                    start = newline + 1
         finally:
-            if buffer:
-                emit(buffer)
+            if buffer or dropped:
+                emit(buffer, dropped)
             done.set()
 
     errlog = os.fdopen(write_fd, "w", encoding="utf-8")  # an fd, not a path: no blocking I/O; closed below

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import tracemalloc
 from typing import Any
 
@@ -202,3 +203,29 @@ async def test_unsendable_arguments_fail_that_call_and_the_connection_stays(tran
         assert number(await fleet.call_tool(ToolRef(server="faulty", name="pid"), {})) == pid  # never restarted
         assert await echo(fleet, "faulty", "still connected") == "still connected"
         assert fleet.status()["faulty"].state == "ready"
+
+
+STDERR_FLOOD_MB = 64
+
+
+async def test_a_huge_stderr_line_is_not_held_and_its_end_is_still_reported() -> None:
+    # A server that writes 64 MB to stderr without a newline, then a last line, and exits. The relay grew
+    # one buffer for the whole line (copied and re-split on every 64 KiB read: quadratic, on the event loop).
+    script = (
+        "import sys\n"
+        f"for _ in range({STDERR_FLOOD_MB * 16}): sys.stderr.write('x' * 65536)\n"
+        "sys.stderr.write('\\nfatal: out of patience\\n')\n"
+    )
+    config = StdioServerConfig(command=sys.executable, args=["-c", script], timeout=60)
+    tracemalloc.start()
+    try:
+        async with connect_fleet({"noisy": config}) as fleet:
+            await fleet.wait_ready(timeout_s=60)
+            status = fleet.status()["noisy"]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status.state == "failed"
+    assert status.error is not None and status.error.endswith("fatal: out of patience")
+    assert peak < 8 * 1024 * 1024, peak
+    assert "more bytes dropped" in status.error  # the flood's line, cut
