@@ -85,7 +85,7 @@ def render_stubs(catalog: Catalog) -> RenderedStubs:
     stubs = _render(catalog, safe=False)
     try:
         compile(MODULE_HEADER + "\n\n" + stubs.body, "<stubs>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):  # a renderer bug must not take the gateway down
+    except (SyntaxError, ValueError, RecursionError):  # a renderer bug must not take the gateway down
         logger.exception("stub module did not compile; rendering every parameter as Any instead")
         stubs = _render(catalog, safe=True)
     return stubs

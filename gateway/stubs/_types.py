@@ -20,6 +20,8 @@ from gateway.tools import JsonValue
 __all__ = ["TypeRenderer", "TypedDictDef", "constraint_notes", "optional"]
 
 _MAX_DEPTH = 24
+_MAX_UNION_MEMBERS = 256
+"""Longer unions are `Any`: a few thousand `A | B | ...` terms overflow the compiler's recursion limit."""
 _SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
 _TYPE_KEYS = (
     "type",
@@ -136,6 +138,8 @@ class TypeRenderer:
         for key in ("anyOf", "oneOf"):
             members = schema.get(key)
             if isinstance(members, list) and members:
+                if len(members) > _MAX_UNION_MEMBERS:
+                    return self._unexpressed(schema)
                 base = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf", "description", "title")}
                 if _has_type_info(base) and not any(isinstance(m, dict) and _has_type_info(m) for m in members):
                     return self._type(base, hint=hint, depth=depth + 1)  # members only add constraints
@@ -384,9 +388,7 @@ def _union(parts: Iterable[str]) -> str:
         for piece in _split_union(part):
             if piece not in seen:
                 seen.append(piece)
-    if "Any" in seen:
-        return "Any"
-    if not seen:
+    if "Any" in seen or not seen or len(seen) > _MAX_UNION_MEMBERS:
         return "Any"
     if "None" in seen:
         seen.remove("None")

@@ -198,6 +198,31 @@ def test_sixty_thousand_typed_dicts_with_one_title_are_named_in_linear_time() ->
     assert names == ["Options", *(f"Options{n}" for n in range(2, count + 1))]
 
 
+def test_unions_too_long_to_compile_degrade_that_parameter_to_any() -> None:
+    # 5,000 `anyOf` members (a 100 KB schema) rendered as a 5,000-term `A | B | ...`: compiling that
+    # chain raised RecursionError out of render_stubs, and one tool broke every server's toolbox.
+    flat: JsonObject = {"anyOf": [{"const": f"v{i}"} for i in range(5_000)]}
+    nested: JsonObject = {"anyOf": [{"anyOf": [{"const": f"v{i}.{j}"} for j in range(100)]} for i in range(100)]}
+    specs = [
+        ToolSpec(
+            server="bad",
+            name="t",
+            input_schema={"properties": {"flat": flat, "nested": nested, "ok": {"type": "integer"}}},
+        ),
+        ToolSpec(server="good", name="t", input_schema={"properties": {"x": {"type": "string"}}, "required": ["x"]}),
+    ]
+    catalog = build_catalog(specs)
+    source = render_module(catalog)
+    _check_module_matches_catalog(catalog, _exec(source))
+    assert "async def t(flat: Any = None, nested: Any = None, ok: int | None = None) -> Any:" in source
+    assert 'flat: Schema: {"anyOf":[{"const":"v0"},' in source  # the schema, cut, in the docstring
+    assert "async def t(x: str) -> Any:" in source
+    small: JsonObject = {"properties": {"p": {"anyOf": [{"const": "a"}, {"type": "integer"}]}}}
+    assert 'async def t(p: Literal["a"] | int | None = None)' in render_module(
+        build_catalog([ToolSpec(server="s", name="t", input_schema=small)])
+    )
+
+
 def test_unexpressible_schema_degrades_to_any_with_fragment_in_docstring() -> None:
     body = _one({"type": "object", "properties": {"x": {"not": {"type": "string"}}}, "required": ["x"]})
     assert "async def t(x: Any) -> Any:" in body
