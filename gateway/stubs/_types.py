@@ -187,7 +187,7 @@ class TypeRenderer:
         return self._unexpressed({"type": type_name})
 
     def _literals(self, values: list[JsonValue], schema: dict[str, JsonValue]) -> str:
-        literals: list[str] = []
+        literals: dict[str, None] = {}  # ordered and deduplicated in linear time (an enum may have 100,000 values)
         others: list[str] = []
         for value in values:
             if value is None:
@@ -198,8 +198,7 @@ class TypeRenderer:
                 literal = py_literal(value)
                 if literal is None:
                     return self._unexpressed(schema)
-                if literal not in literals:
-                    literals.append(literal)
+                literals[literal] = None
         parts = ([f"Literal[{', '.join(literals)}]"] if literals else []) + others
         return _union(parts)
 
@@ -383,16 +382,15 @@ def optional(type_text: str) -> str:
 
 
 def _union(parts: Iterable[str]) -> str:
-    seen: list[str] = []
+    seen: dict[str, None] = {}  # ordered and deduplicated in linear time (nested unions flatten into many pieces)
     for part in parts:
         for piece in _split_union(part):
-            if piece not in seen:
-                seen.append(piece)
+            seen[piece] = None
     if "Any" in seen or not seen or len(seen) > _MAX_UNION_MEMBERS:
         return "Any"
     if "None" in seen:
-        seen.remove("None")
-        seen.append("None")
+        del seen["None"]
+        seen["None"] = None
     return " | ".join(seen)
 
 

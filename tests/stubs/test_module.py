@@ -223,6 +223,17 @@ def test_unions_too_long_to_compile_degrade_that_parameter_to_any() -> None:
     )
 
 
+def test_huge_enums_and_flattened_unions_render_in_linear_time() -> None:
+    # A 200,000-value enum (2 MB of schema) and 256 members of 256 each (flattened: 65,536 pieces) were
+    # deduplicated with list lookups: minutes of render_stubs on the event loop.
+    enum: JsonObject = {"enum": [f"v{i}" for i in range(200_000)] + ["v0"]}
+    wide: JsonObject = {"anyOf": [{"anyOf": [{"const": f"v{i}.{j}"} for j in range(256)]} for i in range(256)]}
+    schema: JsonObject = {"properties": {"enum": enum, "wide": wide}, "required": ["enum", "wide"]}
+    source = render_module(build_catalog([ToolSpec(server="s", name="t", input_schema=schema)]))
+    literal = 'enum: Literal["v0", "v1", ' + ", ".join(f'"v{i}"' for i in range(2, 200_000)) + "]"
+    assert f"    {literal},\n        wide: Any,\n" in source
+
+
 def test_unexpressible_schema_degrades_to_any_with_fragment_in_docstring() -> None:
     body = _one({"type": "object", "properties": {"x": {"not": {"type": "string"}}}, "required": ["x"]})
     assert "async def t(x: Any) -> Any:" in body
