@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from gateway.catalog import RESERVED_GLOBALS, Catalog, CatalogNamespace, CatalogParam, CatalogTool
 from gateway.stubs._text import doc_literal, indent, json_fragment, pascal_case, py_literal
-from gateway.stubs._types import TypeRenderer, constraint_notes, optional
+from gateway.stubs._types import SchemaTooComplexError, TypeRenderer, constraint_notes, optional
 from gateway.tools import JsonValue
 
 __all__ = ["MODULE_HEADER", "RenderedNamespace", "RenderedStubs", "RenderedTool", "render_module", "render_stubs"]
@@ -108,6 +108,8 @@ def _render(catalog: Catalog, *, safe: bool) -> RenderedStubs:
             if not safe:
                 try:
                     rendered = _render_tool(tool, renderer, shared)
+                except SchemaTooComplexError as e:
+                    logger.warning("could not render the stub of %s (%s); using Any", tool.id, e)
                 except Exception:  # never crash on a strange schema: degrade this one tool to Any
                     logger.exception("could not render the stub of %s; using Any", tool.id)
             if rendered is None:

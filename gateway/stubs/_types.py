@@ -17,10 +17,14 @@ from gateway.catalog import object_properties, resolve_ref
 from gateway.stubs._text import comment_text, doc_literal, json_fragment, pascal_case, py_literal
 from gateway.tools import JsonValue
 
-__all__ = ["TypeRenderer", "TypedDictDef", "constraint_notes", "optional"]
+__all__ = ["SchemaTooComplexError", "TypeRenderer", "TypedDictDef", "constraint_notes", "optional"]
 
 _MAX_DEPTH = 24
 _MAX_UNION_MEMBERS = 256
+_MAX_STEPS = 100_000
+"""Schema nodes the renders under one `root` (a tool's input or output schema) may visit. Union members each
+re-render what they share with their parent, so a small schema can multiply its work at every level; past this
+the renderer gives up (`SchemaTooComplexError`) and the stub module renders that tool with `Any`."""
 """Longer unions are `Any`: a few thousand `A | B | ...` terms overflow the compiler's recursion limit."""
 _SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
 _TYPE_KEYS = (
@@ -48,6 +52,10 @@ _UNEXPRESSED = (
     "unevaluatedProperties",
     "unevaluatedItems",
 )
+
+
+class SchemaTooComplexError(Exception):
+    """A schema takes more than `_MAX_STEPS` steps to render; the stub renderer then uses `Any` for its tool."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,16 +98,17 @@ class TypeRenderer:
     """Per base name, the suffix `_reserve` tries next (lower ones are taken)."""
     _suffixed: dict[str, tuple[str, int]] = field(default_factory=dict[str, tuple[str, int]])
     """Names `_reserve` gave a suffix to: their base and suffix."""
+    _steps: int = 0
 
     @contextmanager
     def root(self, schema: JsonValue) -> Generator[None]:
-        """Render types against this root schema (where `$ref`s resolve)."""
-        saved_root, saved_refs = self._root, self._refs
-        self._root, self._refs = schema, {}
+        """Render types against this root schema (where `$ref`s resolve), within a budget of `_MAX_STEPS`."""
+        saved_root, saved_refs, saved_steps = self._root, self._refs, self._steps
+        self._root, self._refs, self._steps = schema, {}, 0
         try:
             yield
         finally:
-            self._root, self._refs = saved_root, saved_refs
+            self._root, self._refs, self._steps = saved_root, saved_refs, saved_steps
 
     @contextmanager
     def collecting(self) -> Generator[list[JsonValue]]:
@@ -112,7 +121,11 @@ class TypeRenderer:
             self._fragments.pop()
 
     def render(self, schema: JsonValue, *, hint: str) -> str:
-        """The type expression of `schema`; `hint` names any TypedDict it needs."""
+        """The type expression of `schema`; `hint` names any TypedDict it needs.
+
+        Raises:
+            SchemaTooComplexError: the renders under this `root` took more than `_MAX_STEPS` steps.
+        """
         return self._type(schema, hint=hint, depth=0)
 
     # -- internals -----------------------------------------------------------------------------
@@ -123,6 +136,9 @@ class TypeRenderer:
         return "Any"
 
     def _type(self, schema: JsonValue, *, hint: str, depth: int) -> str:
+        self._steps += 1
+        if self._steps > _MAX_STEPS:
+            raise SchemaTooComplexError(f"the schema takes more than {_MAX_STEPS} steps to render")
         if depth > _MAX_DEPTH:
             return self._unexpressed(schema)
         if not isinstance(schema, dict):

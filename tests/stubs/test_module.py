@@ -186,14 +186,23 @@ def test_identical_nested_objects_share_one_typed_dict() -> None:
 
 
 def test_sixty_thousand_typed_dicts_with_one_title_are_named_in_linear_time() -> None:
-    # One tool (a few MB of schema) whose object parameters all carry the title "Options", with distinct
-    # bodies. Each name searched Options2, Options3… from the start: minutes on the event loop.
+    # 60 tools (a few MB of schema) whose 1,000 object parameters each all carry the title "Options", with
+    # distinct bodies. Each name searched Options2, Options3… from the start: minutes on the event loop.
     count = 60_000
-    properties: JsonObject = {
-        f"p{i}": {"type": "object", "title": "Options", "properties": {f"f{i}": {"type": "string"}}}
-        for i in range(count)
-    }
-    stubs = render_stubs(build_catalog([ToolSpec(server="s", name="t", input_schema={"properties": properties})]))
+    specs = [
+        ToolSpec(
+            server="s",
+            name=f"t{t:02}",
+            input_schema={
+                "properties": {
+                    f"p{i}": {"type": "object", "title": "Options", "properties": {f"f{i}": {"type": "string"}}}
+                    for i in range(t * 1000, (t + 1) * 1000)
+                }
+            },
+        )
+        for t in range(count // 1000)
+    ]
+    stubs = render_stubs(build_catalog(specs))
     names = [source.split("(", 1)[0].removeprefix("class ") for source in stubs.typed_dicts]
     assert names == ["Options", *(f"Options{n}" for n in range(2, count + 1))]
 
@@ -232,6 +241,32 @@ def test_huge_enums_and_flattened_unions_render_in_linear_time() -> None:
     source = render_module(build_catalog([ToolSpec(server="s", name="t", input_schema=schema)]))
     literal = 'enum: Literal["v0", "v1", ' + ", ".join(f'"v{i}"' for i in range(2, 200_000)) + "]"
     assert f"    {literal},\n        wide: Any,\n" in source
+
+
+def test_a_schema_whose_union_members_multiply_the_work_degrades_that_tool_to_any(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Each level's 4 members re-render the level below them (merged into each member): 4**12 renders of a
+    # 1 KB schema, hours of render_stubs on the event loop for the whole fleet.
+    schema: JsonObject = {"type": "string"}
+    for _ in range(12):
+        schema = {
+            "properties": {"x": schema},
+            "anyOf": [{"additionalProperties": {"description": str(i)}} for i in range(4)],
+        }
+    specs = [
+        ToolSpec(server="bad", name="t", input_schema={"properties": {"p": schema}}),
+        ToolSpec(server="good", name="t", input_schema={"properties": {"x": {"type": "string"}}, "required": ["x"]}),
+    ]
+    catalog = build_catalog(specs)
+    source = render_module(catalog)
+    _check_module_matches_catalog(catalog, _exec(source))
+    bad, good = (source.split(f"class {name}:", 1)[1] for name in ("bad", "good"))
+    assert "async def t(p: Any = None) -> Any:" in bad
+    assert "async def t(x: str) -> Any:" in good
+    assert "could not render the stub of bad.t (the schema takes more than 100000 steps to render); using Any" in (
+        caplog.text
+    )
 
 
 def test_unexpressible_schema_degrades_to_any_with_fragment_in_docstring() -> None:
