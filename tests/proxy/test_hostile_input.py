@@ -1,0 +1,62 @@
+"""Malformed and hostile request bodies against the real proxy app: an Anthropic-shaped 400 naming the field,
+never a 500 (plain `httpx`, since the point is a body the SDK's types would not let through)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from tests.proxy.conftest import KEY, OpenProxy
+from tests.proxy.test_messages import Serve, echo
+
+pytestmark = pytest.mark.anyio
+
+CODE_TOOL = {"type": "code_execution_20250825", "name": "code_execution"}
+HI = [{"role": "user", "content": "hi"}]
+
+
+def _body(**fields: Any) -> dict[str, Any]:
+    return {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": HI, **fields}
+
+
+async def _post(url: str, body: bytes | dict[str, Any]) -> httpx2.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    async with httpx2.AsyncClient() as http:
+        with anyio.fail_after(30):
+            return await http.post(f"{url}/v1/messages", content=content, headers={"x-api-key": KEY})
+
+
+def _assert_400(response: httpx2.Response, field: str) -> None:
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert field in error["message"], error["message"]
+
+
+async def test_ids_and_types_that_are_not_strings_are_400(bedrock: Serve, proxy: OpenProxy) -> None:
+    bedrock(echo)
+    paused_history: list[Any] = [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t", "name": "n", "input": {}, "caller": {"type": []}}],
+        },
+    ]
+    cases: list[tuple[dict[str, Any], str]] = [
+        (_body(tools=[{"type": ["custom"], "name": "a"}]), "tools.0.type"),
+        (_body(tools=[{"name": {"x": 1}, "input_schema": {"type": "object"}}]), "tools.0.name"),
+        (
+            _body(
+                tools=[CODE_TOOL], messages=[{"role": "user", "content": [{"type": "tool_result", "tool_use_id": [1]}]}]
+            ),
+            "messages.0.content.0.tool_use_id",
+        ),
+        (_body(tools=[CODE_TOOL], messages=paused_history), "messages.1.content.0.caller"),
+    ]
+    async with proxy(fleet=False) as running:
+        for body, field in cases:
+            _assert_400(await _post(running.url, body), field)
