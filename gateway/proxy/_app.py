@@ -10,10 +10,18 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup
@@ -38,6 +46,9 @@ logger = logging.getLogger(__name__)
 FIRST_EVENT_WAIT_S = 1.0
 """How long a streamed PTC request may fail with an HTTP status before its stream starts."""
 _CONTENT_EVENT = b"event: content_block_"
+MAX_JSON_DEPTH = 128
+"""Deepest nesting of arrays and objects a request body may have: every later step (the Bedrock body's
+encoding, schema rendering) recurses over it, and deeper bodies raised RecursionError there."""
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -140,10 +151,32 @@ async def _json_body(request: Request, limit: int) -> Any:
         data += chunk
         if len(data) > limit:
             raise ApiError("request_too_large", f"request body over {limit} bytes ([proxy] max_body_bytes)")
+    too_deep = ApiError("invalid_request_error", f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(data)
+        body = json.loads(data)
     except ValueError as e:
         raise ApiError("invalid_request_error", f"the request body is not valid JSON: {e}") from e
+    except RecursionError:  # the parser recursed deeper than the interpreter allows
+        raise too_deep from None
+    if _nested_deeper(body, MAX_JSON_DEPTH):
+        raise too_deep
+    return body
+
+
+def _nested_deeper(value: object, limit: int) -> bool:
+    """Whether arrays and objects in `value` nest more than `limit` deep (walked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        children: Iterable[object] = (
+            cast(dict[str, object], node).values() if isinstance(node, dict) else cast(list[object], node)
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((cast(object, child), depth + 1))
+    return False
 
 
 class _Routes:

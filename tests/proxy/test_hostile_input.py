@@ -60,3 +60,22 @@ async def test_ids_and_types_that_are_not_strings_are_400(bedrock: Serve, proxy:
     async with proxy(fleet=False) as running:
         for body, field in cases:
             _assert_400(await _post(running.url, body), field)
+
+
+async def test_deeply_nested_bodies_are_400(bedrock: Serve, proxy: OpenProxy) -> None:
+    endpoint = bedrock(echo)
+    head = b'{"model":"claude-haiku-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"metadata":'
+    async with proxy(fleet=False) as running:
+        for depth in (127, 950, 100_000):  # the limit; past it but parseable; past the parser's recursion
+            response = await _post(running.url, head + b"[" * depth + b"]" * depth + b"}")
+            if depth == 127:
+                assert response.status_code == 200, response.text
+            else:
+                _assert_400(response, "deeper than 128 levels")
+        nested: Any = {"type": "string"}
+        for _ in range(100):  # a client tool's schema 200 levels deep: refused before it is rendered
+            nested = {"type": "object", "properties": {"x": nested}}
+        tool = {"name": "deep", "input_schema": nested, "allowed_callers": [CODE_TOOL["type"]]}
+        _assert_400(await _post(running.url, _body(tools=[CODE_TOOL, tool])), "deeper than 128 levels")
+        assert (await _post(running.url, b"7")).json()["error"]["message"].startswith("the request body must be")
+    assert len(endpoint.turns) == 1
