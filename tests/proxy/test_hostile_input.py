@@ -79,3 +79,25 @@ async def test_deeply_nested_bodies_are_400(bedrock: Serve, proxy: OpenProxy) ->
         _assert_400(await _post(running.url, _body(tools=[CODE_TOOL, tool])), "deeper than 128 levels")
         assert (await _post(running.url, b"7")).json()["error"]["message"].startswith("the request body must be")
     assert len(endpoint.turns) == 1
+
+
+async def test_malformed_fields_on_a_converse_model_are_400(bedrock: Serve, proxy: OpenProxy) -> None:
+    endpoint = bedrock(echo)
+    tool: dict[str, Any] = {"name": "t", "input_schema": {"type": "object"}}
+    image: dict[str, Any] = {"type": "image", "source": ["not", "an", "object"]}
+    use: dict[str, Any] = {"type": "tool_use", "id": "toolu_1", "name": "t", "input": [1]}
+    cases: list[tuple[dict[str, Any], str]] = [
+        (_body(messages=[{"role": "user", "content": [image]}]), "image.source"),
+        (_body(tools=[tool], tool_choice="auto"), "tool_choice"),
+        (_body(tools=[tool], tool_choice={"type": "tool", "name": 3}), "tool_choice.name"),
+        (_body(tools=[{"input_schema": {"type": "object"}}]), "tools.0.name"),
+        (_body(tools=[{**tool, "input_schema": "object"}]), "tools.0.input_schema"),
+        (_body(tools=[{**tool, "description": ["x"]}]), "tools.0.description"),
+        (_body(messages=[*HI, {"role": "assistant", "content": [use]}, *HI]), "tool_use.input"),
+        (_body(temperature="hot"), "temperature"),
+        (_body(stop_sequences="END"), "stop_sequences"),
+    ]
+    async with proxy(fleet=False) as running:
+        for body, field in cases:
+            _assert_400(await _post(running.url, {**body, "model": "amazon.nova-pro-v1:0"}), field)
+    assert endpoint.turns == []
