@@ -320,6 +320,32 @@ async def test_code_that_rewrites_the_relay_ends_in_a_clear_error(agentcore: End
     assert "malformed poll reply" in result.error.message
 
 
+HOSTILE_RELAY = """
+import os
+relay = os.path.join(os.path.dirname(os.getcwd()), "relay.py")
+open(relay, "w").write({reply!r})
+print(await calc.add(a=1, b=1))
+"""
+
+
+@pytest.mark.parametrize(
+    ("relay", "error"),
+    [
+        ("print('[' * 100000)\n", "malformed poll reply"),  # RecursionError in json.loads
+        ('print(\'{"data": "", "exit": true}\')\n', "poll reply out of bounds"),
+        ('print(\'{"data": "", "exit": 100000000000000000000}\')\n', "poll reply out of bounds"),
+    ],
+    ids=["nested", "exit-bool", "exit-huge"],
+)
+async def test_a_hostile_relay_reply_fails_its_execution_only(agentcore: Endpoint, relay: str, error: str) -> None:
+    async with backend() as ac:
+        hostile = await run(ac, HOSTILE_RELAY.format(reply=relay))
+        after = await run(ac, "print((await calc.add(a=2, b=3))['sum'])")
+    assert hostile.error is not None and hostile.error.kind == "crash", hostile.error
+    assert error in hostile.error.message, hostile.error.message
+    assert after.error is None and after.stdout == "5\n", after.error
+
+
 # ---- channel option 2: the runner connects back over TLS ----------------------------------------------
 
 
