@@ -259,6 +259,31 @@ async def test_a_lost_session_is_a_clear_crash_naming_it(agentcore: Endpoint) ->
     assert "the session is gone" in result.error.message
 
 
+class _MalformingSource(ToolSourceWrapper):
+    """The test fleet, except that a call makes the service answer the channel's next call with a malformed event."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(fake_source())
+        self.endpoint = endpoint
+
+    async def call_tool(
+        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
+    ) -> ToolResult:
+        self.endpoint.faults.tool = "executeCommand"  # a poll or the push of this result
+        self.endpoint.faults.malformed_streams = 1
+        return await super().call_tool(ref, arguments, options=options)
+
+
+async def test_a_malformed_service_event_fails_its_execution_only(agentcore: Endpoint) -> None:
+    async with backend() as ac:
+        code = "print('before')\nprint(await calc.add(a=1, b=2))"
+        broken = await run(ac, code, source=_MalformingSource(agentcore))
+        after = await run(ac, "print((await calc.add(a=2, b=3))['sum'])")
+    assert broken.error is not None and broken.error.kind == "crash", broken.error
+    assert "malformed response from the service" in broken.error.message
+    assert after.error is None and after.stdout == "5\n", after.error
+
+
 # ---- hostile programs that target the channel -------------------------------------------------------
 
 
