@@ -7,6 +7,7 @@ the context ends them all, sandboxes removed); `serve_proxy` runs it under uvico
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import logging
 import secrets
@@ -153,7 +154,7 @@ async def _json_body(request: Request, limit: int) -> Any:
             raise ApiError("request_too_large", f"request body over {limit} bytes ([proxy] max_body_bytes)")
     too_deep = ApiError("invalid_request_error", f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
     try:
-        body = json.loads(data)
+        body = json.loads(data, parse_constant=_reject_constant)
     except ValueError as e:
         raise ApiError("invalid_request_error", f"the request body is not valid JSON: {e}") from e
     except RecursionError:  # the parser recursed deeper than the interpreter allows
@@ -163,20 +164,41 @@ async def _json_body(request: Request, limit: int) -> Any:
     return body
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _nested_deeper(value: object, limit: int) -> bool:
-    """Whether arrays and objects in `value` nest more than `limit` deep (walked without recursion)."""
+    r"""Whether arrays and objects in `value` nest more than `limit` deep (walked without recursion).
+
+    Strings are checked on the way: a lone surrogate (`"\ud800"`, which `json.loads` lets through) is
+    a 400 as at Anthropic's API, rather than a failure to encode the response that echoes it.
+    """
     stack: list[tuple[object, int]] = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
         node, depth = stack.pop()
         children: Iterable[object] = (
-            cast(dict[str, object], node).values() if isinstance(node, dict) else cast(list[object], node)
+            itertools.chain.from_iterable(cast(dict[str, object], node).items())
+            if isinstance(node, dict)
+            else cast(list[object], node)
         )
         for child in children:
             if isinstance(child, dict | list):
                 if depth >= limit:
                     return True
                 stack.append((cast(object, child), depth + 1))
+            elif isinstance(child, str) and not child.isascii():
+                _check_text(child)
     return False
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ApiError(
+            "invalid_request_error", f"the request body is not valid JSON: a string holds a lone surrogate ({e.reason})"
+        ) from None
 
 
 class _Routes:

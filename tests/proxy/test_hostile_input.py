@@ -101,3 +101,18 @@ async def test_malformed_fields_on_a_converse_model_are_400(bedrock: Serve, prox
         for body, field in cases:
             _assert_400(await _post(running.url, {**body, "model": "amazon.nova-pro-v1:0"}), field)
     assert endpoint.turns == []
+
+
+async def test_lone_surrogates_and_nan_are_not_json(bedrock: Serve, proxy: OpenProxy) -> None:
+    endpoint = bedrock(echo)
+    async with proxy(fleet=False) as running:
+        for text in ("a\ud800b", "\udc00"):  # the echo model would send it back: a response that cannot be encoded
+            _assert_400(await _post(running.url, _body(messages=[{"role": "user", "content": text}])), "lone surrogate")
+        key_with_surrogate = json.dumps(_body(metadata={"\ud83d": 1})).encode()
+        _assert_400(await _post(running.url, key_with_surrogate), "lone surrogate")
+        for constant in (b"NaN", b"Infinity", b"-Infinity"):  # json.loads takes them; JSON has no such values
+            raw = json.dumps(_body(temperature=0.5)).encode().replace(b"0.5", constant)
+            _assert_400(await _post(running.url, raw), f"{constant.decode()} is not JSON")
+        paired = await _post(running.url, _body(messages=[{"role": "user", "content": "\U0001f600 \u00e9"}]))
+    assert paired.status_code == 200 and paired.json()["content"][0]["text"] == "You said: \U0001f600 \u00e9"
+    assert len(endpoint.turns) == 1
