@@ -139,6 +139,7 @@ class MessagesService:
                     response = from_converse(raw, model=model.name)
             except ModelError as e:
                 raise from_model_error(e) from e
+            _check_response(response, model.bedrock_id)
             record(response)
             return response
 
@@ -389,6 +390,21 @@ class MessagesService:
             "usage": usage,
             "container": handle,
         }
+
+
+def _check_response(response: Mapping[str, Any], model_id: str) -> None:
+    """A model's message has the shape the proxy reads (blocks are objects with a type, a tool's input an object)."""
+    content, usage = response.get("content", []), response.get("usage", {})
+    if isinstance(content, list) and isinstance(usage, dict):
+        blocks = cast(list[Any], content)
+        if all(isinstance(b, dict) and _well_formed(cast(dict[str, Any], b)) for b in blocks):
+            return
+    raise ApiError("api_error", f"model {model_id!r} answered with a malformed message (content or usage)")
+
+
+def _well_formed(block: dict[str, Any]) -> bool:
+    kind = block.get("type")
+    return isinstance(kind, str) and (kind != "tool_use" or isinstance(block.get("input", {}), dict))
 
 
 def _system(client: object, ours: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import anyio
 import httpx2
 import pytest
 
+from tests.bedrock.endpoint import Reply, ToolCall
 from tests.proxy.conftest import KEY, OpenProxy
 from tests.proxy.test_messages import Serve, echo
 
@@ -116,3 +117,14 @@ async def test_lone_surrogates_and_nan_are_not_json(bedrock: Serve, proxy: OpenP
         paired = await _post(running.url, _body(messages=[{"role": "user", "content": "\U0001f600 \u00e9"}]))
     assert paired.status_code == 200 and paired.json()["content"][0]["text"] == "You said: \U0001f600 \u00e9"
     assert len(endpoint.turns) == 1
+
+
+async def test_a_malformed_model_message_is_an_api_error(bedrock: Serve, proxy: OpenProxy) -> None:
+    bad_input: Any = ["not", "an", "object"]
+    bedrock(lambda turn: Reply(text="Running.", tool_calls=[ToolCall(name="execute_code", input=bad_input)]))
+    async with proxy(fleet=False) as running:
+        for tools in ([CODE_TOOL], [{"name": "execute_code", "input_schema": {"type": "object"}}]):  # PTC, plain
+            response = await _post(running.url, _body(tools=tools))
+            assert response.status_code == 500, response.text
+            error = response.json()["error"]
+            assert error["type"] == "api_error" and "malformed message" in error["message"], error
