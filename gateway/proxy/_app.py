@@ -66,6 +66,16 @@ def _request_id() -> str:
     return f"req_{secrets.token_hex(12)}"
 
 
+class _MessageResponse(JSONResponse):
+    """A message as JSON with non-ASCII escaped, as in SSE events (`sse`).
+
+    A lone surrogate from the model travels as its escape instead of failing Starlette's UTF-8 encoding.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def _error(e: ApiError, request_id: str) -> JSONResponse:
     return JSONResponse(e.body(request_id), status_code=e.status, headers={"request-id": request_id})
 
@@ -214,7 +224,7 @@ class _Routes:
             logger.debug("request %s body: %s", request_id, json.dumps(body)[:100_000])
         betas = beta_flags(request.headers.get("anthropic-beta"), settings.beta_allow_list)
         if not body.get("stream", False):
-            return JSONResponse(await self.service.create(body, model, betas=betas))
+            return _MessageResponse(await self.service.create(body, model, betas=betas))
         if self.service.is_ptc(body):
             return await self._ptc_stream(body, model, betas, request_id)
         events = self.service.stream(body, model, betas=betas)

@@ -128,3 +128,11 @@ async def test_a_malformed_model_message_is_an_api_error(bedrock: Serve, proxy: 
             assert response.status_code == 500, response.text
             error = response.json()["error"]
             assert error["type"] == "api_error" and "malformed message" in error["message"], error
+
+
+async def test_a_lone_surrogate_from_the_model_is_escaped_not_a_500(bedrock: Serve, proxy: OpenProxy) -> None:
+    bedrock(lambda turn: Reply(text="half a pair: \ud83d, accent: \u00e9"))
+    async with proxy(fleet=False) as running:
+        response = await _post(running.url, _body())
+    assert response.status_code == 200, response.text
+    assert response.json()["content"][0]["text"] == "half a pair: \ud83d, accent: \u00e9"
