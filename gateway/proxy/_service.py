@@ -196,12 +196,14 @@ class MessagesService:
         try:
             async for event in self.client.invoke_stream(model.bedrock_id, body):
                 data = dict(event)
+                # The events go to the client as Bedrock sent them; the summary (for telemetry) takes only
+                # what has the documented shape: a malformed event must not cut the client's stream.
                 if data["type"] == "message_start" and isinstance(data.get("message"), dict):
                     data["message"] = {**cast(dict[str, Any], data["message"]), "model": model.name}
-                    summary["usage"] = dict(cast(dict[str, Any], data["message"]).get("usage") or {})
+                    summary["usage"] = _object(cast(dict[str, Any], data["message"]).get("usage"))
                 elif data["type"] == "message_delta":
-                    summary["usage"].update(cast(dict[str, Any], data.get("usage") or {}))
-                    summary["stop_reason"] = cast(dict[str, Any], data.get("delta") or {}).get("stop_reason")
+                    summary["usage"].update(_object(data.get("usage")))
+                    summary["stop_reason"] = _object(data.get("delta")).get("stop_reason")
                 elif data["type"] == "message_stop":
                     data = {"type": "message_stop"}  # without amazon-bedrock-invocationMetrics
                 yield data
@@ -390,6 +392,10 @@ class MessagesService:
             "usage": usage,
             "container": handle,
         }
+
+
+def _object(value: object) -> dict[str, Any]:
+    return dict(cast(dict[str, Any], value)) if isinstance(value, dict) else {}
 
 
 def _check_response(response: Mapping[str, Any], model_id: str) -> None:

@@ -136,3 +136,21 @@ async def test_a_lone_surrogate_from_the_model_is_escaped_not_a_500(bedrock: Ser
         response = await _post(running.url, _body())
     assert response.status_code == 200, response.text
     assert response.json()["content"][0]["text"] == "half a pair: \ud83d, accent: \u00e9"
+
+
+async def test_malformed_stream_events_from_the_model_pass_through(bedrock: Serve, proxy: OpenProxy) -> None:
+    endpoint = bedrock(echo)
+    start: Any = {"type": "message", "role": "assistant", "content": [], "usage": ["not", "an", "object"]}
+    async with proxy(fleet=False) as running, httpx2.AsyncClient() as http:
+        for patches in (
+            {"message_delta": {"usage": [1, 2, 3], "delta": "end_turn"}},
+            {"message_start": {"message": start}},
+        ):
+            endpoint.patch_next_stream(patches)
+            with anyio.fail_after(30):
+                response = await http.post(
+                    f"{running.url}/v1/messages", json=_body(stream=True), headers={"x-api-key": KEY}
+                )
+            assert response.status_code == 200, response.text
+            events = [line.removeprefix("event: ") for line in response.text.splitlines() if line.startswith("event:")]
+            assert events[0] == "message_start" and events[-1] == "message_stop", events
