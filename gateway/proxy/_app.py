@@ -7,13 +7,22 @@ the context ends them all, sandboxes removed); `serve_proxy` runs it under uvico
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import logging
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup
@@ -38,6 +47,9 @@ logger = logging.getLogger(__name__)
 FIRST_EVENT_WAIT_S = 1.0
 """How long a streamed PTC request may fail with an HTTP status before its stream starts."""
 _CONTENT_EVENT = b"event: content_block_"
+MAX_JSON_DEPTH = 128
+"""Deepest nesting of arrays and objects a request body may have: every later step (the Bedrock body's
+encoding, schema rendering) recurses over it, and deeper bodies raised RecursionError there."""
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -52,6 +64,16 @@ class ProxyApp:
 
 def _request_id() -> str:
     return f"req_{secrets.token_hex(12)}"
+
+
+class _MessageResponse(JSONResponse):
+    """A message as JSON with non-ASCII escaped, as in SSE events (`sse`).
+
+    A lone surrogate from the model travels as its escape instead of failing Starlette's UTF-8 encoding.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def _error(e: ApiError, request_id: str) -> JSONResponse:
@@ -140,10 +162,53 @@ async def _json_body(request: Request, limit: int) -> Any:
         data += chunk
         if len(data) > limit:
             raise ApiError("request_too_large", f"request body over {limit} bytes ([proxy] max_body_bytes)")
+    too_deep = ApiError("invalid_request_error", f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(data)
+        body = json.loads(data, parse_constant=_reject_constant)
     except ValueError as e:
         raise ApiError("invalid_request_error", f"the request body is not valid JSON: {e}") from e
+    except RecursionError:  # the parser recursed deeper than the interpreter allows
+        raise too_deep from None
+    if _nested_deeper(body, MAX_JSON_DEPTH):
+        raise too_deep
+    return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _nested_deeper(value: object, limit: int) -> bool:
+    r"""Whether arrays and objects in `value` nest more than `limit` deep (walked without recursion).
+
+    Strings are checked on the way: a lone surrogate (`"\ud800"`, which `json.loads` lets through) is
+    a 400 as at Anthropic's API, rather than a failure to encode the response that echoes it.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        children: Iterable[object] = (
+            itertools.chain.from_iterable(cast(dict[str, object], node).items())
+            if isinstance(node, dict)
+            else cast(list[object], node)
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((cast(object, child), depth + 1))
+            elif isinstance(child, str) and not child.isascii():
+                _check_text(child)
+    return False
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ApiError(
+            "invalid_request_error", f"the request body is not valid JSON: a string holds a lone surrogate ({e.reason})"
+        ) from None
 
 
 class _Routes:
@@ -159,7 +224,7 @@ class _Routes:
             logger.debug("request %s body: %s", request_id, json.dumps(body)[:100_000])
         betas = beta_flags(request.headers.get("anthropic-beta"), settings.beta_allow_list)
         if not body.get("stream", False):
-            return JSONResponse(await self.service.create(body, model, betas=betas))
+            return _MessageResponse(await self.service.create(body, model, betas=betas))
         if self.service.is_ptc(body):
             return await self._ptc_stream(body, model, betas, request_id)
         events = self.service.stream(body, model, betas=betas)

@@ -33,6 +33,19 @@ def _refuse(what: str) -> ApiError:
     return ApiError("invalid_request_error", f"{what} cannot be sent to this model through Converse")
 
 
+def _invalid(field: str, what: str) -> ApiError:
+    return ApiError("invalid_request_error", f"{field}: {what}")
+
+
+def _object(value: object, field: str) -> Mapping[str, Any]:
+    """`value` when it is a JSON object (absent: empty), else a 400 naming `field`."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _invalid(field, "an object")
+    return cast(Mapping[str, Any], value)
+
+
 def _text(content: object) -> str:
     if isinstance(content, str):
         return content
@@ -53,7 +66,7 @@ def _block(block: Mapping[str, Any]) -> dict[str, Any] | None:
         text = str(block.get("text", ""))
         return {"text": text} if text else None
     if kind == "image":
-        source = cast(Mapping[str, Any], block.get("source") or {})
+        source = _object(block.get("source"), "image.source")
         fmt = _IMAGE_FORMATS.get(str(source.get("media_type")))
         if source.get("type") != "base64" or fmt is None:
             raise _refuse("an image that is not base64 PNG, JPEG, GIF or WebP")
@@ -63,7 +76,8 @@ def _block(block: Mapping[str, Any]) -> dict[str, Any] | None:
             raise ApiError("invalid_request_error", "image.source.data is not valid base64") from e
         return {"image": {"format": fmt, "source": {"bytes": data}}}
     if kind == "tool_use":
-        return {"toolUse": {"toolUseId": block.get("id"), "name": block.get("name"), "input": block.get("input", {})}}
+        tool_input = _object(block.get("input"), "tool_use.input")
+        return {"toolUse": {"toolUseId": block.get("id"), "name": block.get("name"), "input": dict(tool_input)}}
     if kind == "tool_result":
         text = _text(block.get("content", "")) or "(empty)"
         status = "error" if block.get("is_error") else "success"
@@ -91,27 +105,45 @@ def converse_request(body: Mapping[str, Any]) -> dict[str, Any]:
             messages.append({"role": message["role"], "content": converted})
     request["messages"] = messages
     config: dict[str, Any] = {"maxTokens": body["max_tokens"]}
-    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("stop_sequences", "stopSequences")):
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP")):
         if ours in body:
-            config[theirs] = body[ours]
+            value = body[ours]
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise _invalid(ours, "a number")
+            config[theirs] = value
+    if "stop_sequences" in body:
+        stops = body["stop_sequences"]
+        if not isinstance(stops, list) or not all(isinstance(x, str) for x in cast(list[Any], stops)):
+            raise _invalid("stop_sequences", "a list of strings")
+        config["stopSequences"] = stops
     request["inferenceConfig"] = config
     tools = cast(list[Mapping[str, Any]], body.get("tools") or [])
     if tools:
         specs: list[dict[str, Any]] = []
-        for tool in tools:
+        for i, tool in enumerate(tools):
             if "input_schema" not in tool:
                 raise _refuse(f"the server tool {str(tool.get('type'))[:40]!r}")
-            spec = {"name": tool["name"], "inputSchema": {"json": tool["input_schema"]}}
-            if tool.get("description"):
-                spec["description"] = tool["description"]
+            name, description = tool.get("name"), tool.get("description")
+            if not isinstance(name, str):
+                raise _invalid(f"tools.{i}.name", "a string is required")
+            if description is not None and not isinstance(description, str):
+                raise _invalid(f"tools.{i}.description", "a string")
+            spec = {
+                "name": name,
+                "inputSchema": {"json": dict(_object(tool["input_schema"], f"tools.{i}.input_schema"))},
+            }
+            if description:
+                spec["description"] = description
             specs.append({"toolSpec": spec})
         tool_config: dict[str, Any] = {"tools": specs}
-        choice = cast(Mapping[str, Any], body.get("tool_choice") or {})
+        choice = _object(body.get("tool_choice"), "tool_choice")
         match choice.get("type"):
             case "any":
                 tool_config["toolChoice"] = {"any": {}}
             case "tool":
-                tool_config["toolChoice"] = {"tool": {"name": choice.get("name")}}
+                if not isinstance(choice.get("name"), str):
+                    raise _invalid("tool_choice.name", "a string is required")
+                tool_config["toolChoice"] = {"tool": {"name": choice["name"]}}
             case "none":
                 raise _refuse("tool_choice none")
             case _:

@@ -20,7 +20,11 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
+
+import anyio
+import anyio.to_thread
 
 from gateway.app import Gateway
 from gateway.executor import DetachControl, ExecutionResult, Executor, Suspended, SuspendedRun
@@ -271,10 +275,15 @@ async def prepare(gateway: Gateway, code_tool: CodeTool) -> PtcSetup:
     settings = gateway.settings
     if settings.serve.tool_name != EXECUTE_CODE:  # the prompt names the model's code tool: ours is execute_code
         settings = settings.model_copy(update={"serve": settings.serve.model_copy(update={"tool_name": EXECUTE_CODE})})
-    toolbox = build_toolbox(
-        [*fleet_specs, *code_tool.client_specs],
-        settings=settings,
-        descriptions={**gateway.fleet.descriptions(), CLIENT_NAMESPACE: _CLIENT_DESCRIPTION},
+    # In a worker thread: the client's tools are the request's, and thousands of them take seconds of
+    # rendering and compiling that would stall every other request on the event loop.
+    toolbox = await anyio.to_thread.run_sync(
+        partial(
+            build_toolbox,
+            [*fleet_specs, *code_tool.client_specs],
+            settings=settings,
+            descriptions={**gateway.fleet.descriptions(), CLIENT_NAMESPACE: _CLIENT_DESCRIPTION},
+        )
     )
     system = build_system_prompt(
         toolbox.prompt.text, tool_use=True, output_limit_bytes=settings.model.tool_result_max_bytes

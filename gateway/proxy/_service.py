@@ -139,6 +139,7 @@ class MessagesService:
                     response = from_converse(raw, model=model.name)
             except ModelError as e:
                 raise from_model_error(e) from e
+            _check_response(response, model.bedrock_id)
             record(response)
             return response
 
@@ -195,12 +196,14 @@ class MessagesService:
         try:
             async for event in self.client.invoke_stream(model.bedrock_id, body):
                 data = dict(event)
+                # The events go to the client as Bedrock sent them; the summary (for telemetry) takes only
+                # what has the documented shape: a malformed event must not cut the client's stream.
                 if data["type"] == "message_start" and isinstance(data.get("message"), dict):
                     data["message"] = {**cast(dict[str, Any], data["message"]), "model": model.name}
-                    summary["usage"] = dict(cast(dict[str, Any], data["message"]).get("usage") or {})
+                    summary["usage"] = _object(cast(dict[str, Any], data["message"]).get("usage"))
                 elif data["type"] == "message_delta":
-                    summary["usage"].update(cast(dict[str, Any], data.get("usage") or {}))
-                    summary["stop_reason"] = cast(dict[str, Any], data.get("delta") or {}).get("stop_reason")
+                    summary["usage"].update(_object(data.get("usage")))
+                    summary["stop_reason"] = _object(data.get("delta")).get("stop_reason")
                 elif data["type"] == "message_stop":
                     data = {"type": "message_stop"}  # without amazon-bedrock-invocationMetrics
                 yield data
@@ -389,6 +392,25 @@ class MessagesService:
             "usage": usage,
             "container": handle,
         }
+
+
+def _object(value: object) -> dict[str, Any]:
+    return dict(cast(dict[str, Any], value)) if isinstance(value, dict) else {}
+
+
+def _check_response(response: Mapping[str, Any], model_id: str) -> None:
+    """A model's message has the shape the proxy reads (blocks are objects with a type, a tool's input an object)."""
+    content, usage = response.get("content", []), response.get("usage", {})
+    if isinstance(content, list) and isinstance(usage, dict):
+        blocks = cast(list[Any], content)
+        if all(isinstance(b, dict) and _well_formed(cast(dict[str, Any], b)) for b in blocks):
+            return
+    raise ApiError("api_error", f"model {model_id!r} answered with a malformed message (content or usage)")
+
+
+def _well_formed(block: dict[str, Any]) -> bool:
+    kind = block.get("type")
+    return isinstance(kind, str) and (kind != "tool_use" or isinstance(block.get("input", {}), dict))
 
 
 def _system(client: object, ours: str) -> list[dict[str, Any]]:

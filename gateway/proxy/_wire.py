@@ -70,6 +70,8 @@ def check_request(body: object, *, count_only: bool = False) -> dict[str, Any]:
         content = cast(dict[str, Any], message).get("content")
         if not isinstance(content, str | list):
             raise ApiError("invalid_request_error", f"messages.{i}.content: a string or a list of blocks")
+        if isinstance(content, list):
+            _check_blocks(cast(list[Any], content), f"messages.{i}.content")
     if count_only:
         data = {**data, "max_tokens": 1}
     max_tokens = data.get("max_tokens")
@@ -78,9 +80,29 @@ def check_request(body: object, *, count_only: bool = False) -> dict[str, Any]:
     tools = data.get("tools", [])
     if not isinstance(tools, list) or not all(isinstance(t, dict) for t in cast(list[Any], tools)):
         raise ApiError("invalid_request_error", "tools: a list of tool objects")
+    for i, tool in enumerate(cast(list[dict[str, Any]], tools)):
+        for key in ("type", "name"):
+            if not isinstance(tool.get(key, ""), str):
+                raise ApiError("invalid_request_error", f"tools.{i}.{key}: a string")
     if not isinstance(data.get("stream", False), bool):
         raise ApiError("invalid_request_error", "stream: a boolean")
     return data
+
+
+def _check_blocks(blocks: list[Any], where: str) -> None:
+    """The ids and kinds the proxy compares and looks up (sets, dicts) are strings, or absent."""
+    for j, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            continue  # refused by `content_blocks` where it matters
+        block = cast(dict[str, Any], block)
+        for key in ("type", "id", "tool_use_id", "name"):
+            if not isinstance(block.get(key, ""), str):
+                raise ApiError("invalid_request_error", f"{where}.{j}.{key}: a string")
+        caller = block.get("caller")
+        if caller is not None and not (
+            isinstance(caller, dict) and isinstance(cast(dict[str, Any], caller).get("type", ""), str)
+        ):
+            raise ApiError("invalid_request_error", f"{where}.{j}.caller: an object with a string type")
 
 
 def content_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:

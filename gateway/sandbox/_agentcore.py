@@ -79,6 +79,8 @@ _DETACH_FLUSH_S = 30.0
 _MAX_HANDLE_CHARS = 4096
 _EXIT_CLAIMED = 3
 """`relay.py claim`: the token was claimed already (the relay's `EXIT_CLAIMED`)."""
+_EXIT_MIN, _EXIT_MAX = -255, 255
+"""A process's exit status as the relay reports it (`Popen.returncode`: negative for a signal)."""
 _NAME_PREFIX = "ptc-gateway-"
 _NAME = re.compile(r"ptc-gateway-(?P<host>[A-Za-z0-9]{1,40})-(?P<pidns>[0-9]{1,20})-(?P<pid>[0-9]{1,10})-[0-9a-f]{12}")
 
@@ -397,11 +399,13 @@ class AgentCoreSandbox(BaseSandbox):
             data = base64.b64decode(reply["data"], validate=True)
             code = reply.get("exit")
             stderr = base64.b64decode(reply.get("stderr") or "", validate=True).decode("utf-8", "replace")
-        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as e:
+        # RecursionError: a reply nested too deep (a relay the code rewrote); escaping the channel's
+        # task it would end the backend's task group, every other session's channel with it.
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, binascii.Error) as e:
             raise SandboxUnavailableError(
                 f"AgentCore session {self.session_id}: malformed poll reply ({e}): {result.stdout[:200]!r}"
             ) from e
-        if len(data) > max_bytes or not (code is None or isinstance(code, int)):
+        if len(data) > max_bytes or not (code is None or (type(code) is int and _EXIT_MIN <= code <= _EXIT_MAX)):
             raise SandboxUnavailableError(f"AgentCore session {self.session_id}: poll reply out of bounds")
         return data, code, stderr[-_STDERR_CHARS:]
 

@@ -78,6 +78,11 @@ _BOTO_ERRORS = (
     botocore.eventstream.ParserError,
 )
 
+_MALFORMED = (AttributeError, TypeError, KeyError, ValueError, IndexError, RecursionError)
+"""What botocore's parser (and ours) raise on a response of the wrong shape (a list where the service model
+has a structure, ...): the service's answer is untrusted input, and anything escaping as it is would end the
+task group of the channel that made the call, and the backend's with it."""
+
 
 class SessionLostError(SandboxUnavailableError):
     """The service no longer knows the session (it timed out, was stopped, or was lost)."""
@@ -211,6 +216,12 @@ class AgentCoreApi:
                     raise SandboxUnavailableError(text + _hint(failure.code)) from e
                 if attempt >= self.settings.max_retries:
                     raise SandboxUnavailableError(f"{text} (gave up after {attempt + 1} attempts)") from e
+            except _MALFORMED as e:
+                where = f"AgentCore session {session_id}" if session_id else "AgentCore"
+                raise SandboxUnavailableError(
+                    f"{where}: {what} failed: malformed response from the service "
+                    f"({type(e).__name__}: {str(e)[:_MAX_TEXT_CHARS]})"
+                ) from e
             delay = min(_MAX_BACKOFF_S, self.settings.retry_base_s * 2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter
             attempt += 1
             await anyio.sleep(delay)

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio.abc import SocketListener, SocketStream, TaskGroup
 from anyio.streams.tls import TLSListener, TLSStream
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 CONNECT_PREFIX = b"PTC-CONNECT 1 "
 _MAX_LINE_BYTES = 256
 _LINE_TIMEOUT_S = 10.0
+MAX_PENDING_CONNECTIONS = 64
+"""Connections that have not presented a token yet; more are closed at once (a flood holds no more descriptors)."""
+_ACCEPT_RETRY_S = 0.1
+"""After a failed accept (out of file descriptors): wait this long, then accept again."""
 
 
 @dataclass(eq=False)
@@ -108,8 +112,11 @@ class ConnectBackListener:
         self.ca_pem = ""
         self._expected: dict[str, Connection] = {}
         self._tls: TLSListener | None = None
+        self._pending = 0
         self.refused = 0
-        """Connections refused (bad, reused or late tokens): for tests and monitoring."""
+        """Connections refused (a bad, reused or late token; past `MAX_PENDING_CONNECTIONS`): for tests, monitoring."""
+        self.accept_failures = 0
+        """Accepts that failed (the process was out of file descriptors): for tests and monitoring."""
 
     async def start(self, task_group: TaskGroup) -> None:
         """Generate the certificate, listen, and serve in `task_group`."""
@@ -124,7 +131,36 @@ class ConnectBackListener:
             raise SandboxUnavailableError(f"cannot listen for AgentCore connect-back channels: {e}") from e
         self.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
         self._tls = TLSListener(listener, context, standard_compatible=False, handshake_timeout=_LINE_TIMEOUT_S)
-        task_group.start_soon(self._tls.serve, self._handle, task_group)
+        for socket_listener in listener.listeners:
+            assert isinstance(socket_listener, SocketListener)  # what create_tcp_listener makes
+            task_group.start_soon(self._serve, socket_listener, self._tls, task_group)
+
+    async def _serve(self, listener: SocketListener, tls: TLSListener, task_group: TaskGroup) -> None:
+        """Accept for ever (`TLSListener.serve` ends at a failed accept, and the backend's task group with it)."""
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as e:  # EMFILE under a connection flood: the listener must outlive it
+                self.accept_failures += 1
+                logger.warning("the AgentCore connect-back listener could not accept a connection: %s", e)
+                await anyio.sleep(_ACCEPT_RETRY_S)
+                continue
+            if self._pending >= MAX_PENDING_CONNECTIONS:
+                self.refused += 1
+                await stream.aclose()
+                continue
+            self._pending += 1
+            task_group.start_soon(self._handshake, stream, tls)
+
+    async def _handshake(self, stream: SocketStream, tls: TLSListener) -> None:
+        try:
+            with anyio.fail_after(_LINE_TIMEOUT_S):
+                wrapped = await TLSStream.wrap(stream, ssl_context=tls.ssl_context, standard_compatible=False)
+        except BaseException as exc:  # what TLSListener.serve does: close, log, re-raise only cancellation
+            self._pending -= 1
+            await tls.handle_handshake_error(exc, stream)
+            return
+        await self._handle(wrapped)
 
     async def aclose(self) -> None:
         """Stop listening (the owner has cancelled the serving task)."""
@@ -151,6 +187,8 @@ class ConnectBackListener:
         except (TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError, ssl.SSLError, OSError):
             await stream.aclose()
             return
+        finally:
+            self._pending -= 1
         line, _, leftover = buffer.partition(b"\n")
         token = line.removeprefix(CONNECT_PREFIX).decode("ascii", "replace") if line.startswith(CONNECT_PREFIX) else ""
         connection = self._expected.pop(token, None)  # single use

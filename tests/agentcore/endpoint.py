@@ -25,7 +25,8 @@ lifetime: a session older than it is terminated.
 Fault switches (`Faults`): throttle the next n calls (HTTP 429 `ThrottlingException`, a
 `ClientError`), throttle the next n streams (a `throttlingException` event mid-stream, an
 `EventStreamError`), drop the next n streams mid-way (a chunk announced and cut), lose a session
-(its container dies and its id becomes unknown). Each can be limited to one tool name.
+(its container dies and its id becomes unknown), send a result event of the wrong shape. Each can be limited
+to one tool name.
 """
 
 from __future__ import annotations
@@ -194,6 +195,8 @@ class Faults:
     """Next n invocations (of `tool`) send a `throttlingException` event instead of their result."""
     drop_streams: int = 0
     """Next n invocations (of `tool`) announce a chunk, send part of it and cut the connection."""
+    malformed_streams: int = 0
+    """Next n invocations (of `tool`) send a `result` event whose `structuredContent` is a list, not an object."""
     tool: str | None = None
     """Limit the switches to invocations of this tool (None: every request)."""
 
@@ -646,6 +649,8 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                 return
             if endpoint.faults.take("throttle_streams", "stream", name):
                 event = encode_exception("throttlingException", "Rate exceeded")
+            if endpoint.faults.take("malformed_streams", "stream", name):
+                event = encode_event("result", {"content": [], "structuredContent": ["not", "an", "object"]})
             self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()

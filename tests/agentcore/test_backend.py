@@ -259,6 +259,31 @@ async def test_a_lost_session_is_a_clear_crash_naming_it(agentcore: Endpoint) ->
     assert "the session is gone" in result.error.message
 
 
+class _MalformingSource(ToolSourceWrapper):
+    """The test fleet, except that a call makes the service answer the channel's next call with a malformed event."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(fake_source())
+        self.endpoint = endpoint
+
+    async def call_tool(
+        self, ref: ToolRef, arguments: Mapping[str, JsonValue], *, options: CallOptions | None = None
+    ) -> ToolResult:
+        self.endpoint.faults.tool = "executeCommand"  # a poll or the push of this result
+        self.endpoint.faults.malformed_streams = 1
+        return await super().call_tool(ref, arguments, options=options)
+
+
+async def test_a_malformed_service_event_fails_its_execution_only(agentcore: Endpoint) -> None:
+    async with backend() as ac:
+        code = "print('before')\nprint(await calc.add(a=1, b=2))"
+        broken = await run(ac, code, source=_MalformingSource(agentcore))
+        after = await run(ac, "print((await calc.add(a=2, b=3))['sum'])")
+    assert broken.error is not None and broken.error.kind == "crash", broken.error
+    assert "malformed response from the service" in broken.error.message
+    assert after.error is None and after.stdout == "5\n", after.error
+
+
 # ---- hostile programs that target the channel -------------------------------------------------------
 
 
@@ -318,6 +343,32 @@ async def test_code_that_rewrites_the_relay_ends_in_a_clear_error(agentcore: End
         result = await run(ac, REWRITE_RELAY)
     assert result.error is not None and result.error.kind == "crash", result.error
     assert "malformed poll reply" in result.error.message
+
+
+HOSTILE_RELAY = """
+import os
+relay = os.path.join(os.path.dirname(os.getcwd()), "relay.py")
+open(relay, "w").write({reply!r})
+print(await calc.add(a=1, b=1))
+"""
+
+
+@pytest.mark.parametrize(
+    ("relay", "error"),
+    [
+        ("print('[' * 100000)\n", "malformed poll reply"),  # RecursionError in json.loads
+        ('print(\'{"data": "", "exit": true}\')\n', "poll reply out of bounds"),
+        ('print(\'{"data": "", "exit": 100000000000000000000}\')\n', "poll reply out of bounds"),
+    ],
+    ids=["nested", "exit-bool", "exit-huge"],
+)
+async def test_a_hostile_relay_reply_fails_its_execution_only(agentcore: Endpoint, relay: str, error: str) -> None:
+    async with backend() as ac:
+        hostile = await run(ac, HOSTILE_RELAY.format(reply=relay))
+        after = await run(ac, "print((await calc.add(a=2, b=3))['sum'])")
+    assert hostile.error is not None and hostile.error.kind == "crash", hostile.error
+    assert error in hostile.error.message, hostile.error.message
+    assert after.error is None and after.stdout == "5\n", after.error
 
 
 # ---- channel option 2: the runner connects back over TLS ----------------------------------------------

@@ -257,6 +257,7 @@ class Endpoint:
     _throttle_next: int = 0
     _unavailable_next: int = 0
     _stream_error: str | None = None
+    _stream_patch: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
     _cached: set[str] = field(default_factory=set[str])
     _counter: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -275,6 +276,16 @@ class Endpoint:
         """Drop the connection of the next ConverseStream after `messageStart`, mid-chunk."""
         with self._lock:
             self._stream_error = _CUT
+
+    def patch_next_stream(self, patches: dict[str, dict[str, Any]]) -> None:
+        """Overlay fields on events of the next InvokeModelWithResponseStream, by event type (malformed events)."""
+        with self._lock:
+            self._stream_patch = patches
+
+    def take_stream_patch(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            patches, self._stream_patch = self._stream_patch, {}
+            return patches
 
     def take_stream_error(self) -> str | None:
         with self._lock:
@@ -542,7 +553,9 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
                     error = endpoint.take_stream_error()
+                    patches = endpoint.take_stream_patch()
                     for index, event in enumerate(_anthropic_stream(model_id, reply, calls, usage)):
+                        event = {**event, **patches.get(event["type"], {})}  # noqa: PLW2901 - the patched event
                         payload = {"bytes": base64.b64encode(json.dumps(event).encode()).decode()}
                         frame = encode_event("chunk", payload)
                         if error and index == 1:  # after message_start, like fail_next_stream for Converse
