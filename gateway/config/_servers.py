@@ -34,6 +34,8 @@ class _ServerCommon(BaseModel):
     max_message_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Largest JSON-RPC message (a tool result, a tool list) accepted from this server; a bigger one
     fails the call it answers, without being read whole (stdio line, HTTP body or SSE event)."""
+    max_tools: int = Field(default=10_000, ge=1, le=1_000_000)
+    """Most tools taken from this server's `tools/list`; the rest are left out with a warning naming this key."""
 
 
 class StdioServerConfig(_ServerCommon):

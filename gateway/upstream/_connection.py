@@ -395,10 +395,20 @@ class ServerConnection:
         specs: list[ToolSpec] = []
         cursor: str | None = None
         seen: set[str] = set()
+        limit = self.config.max_tools
         for _ in range(LIST_PAGES_MAX):
             page = await client.list_tools(cursor=cursor)
-            specs.extend(tool_spec(self.name, tool) for tool in page.tools)
+            specs.extend(tool_spec(self.name, tool) for tool in page.tools[: limit + 1 - len(specs)])
             cursor = page.next_cursor
+            if len(specs) > limit:
+                del specs[limit:]
+                logger.warning(
+                    "server %r lists more than %d tools; the first %d are used (raise its max_tools to take more)",
+                    self.name,
+                    limit,
+                    limit,
+                )
+                break
             if cursor is None or cursor in seen:
                 break
             seen.add(cursor)

@@ -188,6 +188,21 @@ async def test_server_that_hangs_at_start_fails_alone(sdk2_server: StdioServerCo
     assert [event.server for event in events.events if event.level == "error"][:1] == ["silent"]
 
 
+async def test_a_server_listing_more_than_max_tools_gives_the_first_ones_and_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 7 tools in pages of 3: the cap falls inside the second page, and the third is never asked for.
+    paged = StdioServerConfig(
+        command=sys.executable, args=[str(Path(__file__).with_name("paged_server.py"))], max_tools=4
+    )
+    async with connect_fleet({"paged": paged}) as fleet:
+        await fleet.wait_ready(timeout_s=60)
+        assert fleet.status()["paged"].state == "ready", fleet.status()["paged"].error
+        tools = await fleet.list_tools()
+    assert [tool.name for tool in tools] == [f"tool-{index}" for index in range(4)]
+    assert "server 'paged' lists more than 4 tools; the first 4 are used (raise its max_tools" in caplog.text
+
+
 async def test_paginated_listing_and_content_conversion() -> None:
     paged = StdioServerConfig(command=sys.executable, args=[str(Path(__file__).with_name("paged_server.py"))])
     async with connect_fleet({"paged": paged}) as fleet:
