@@ -402,14 +402,25 @@ class Endpoint:
                 size = int.from_bytes(buffer[4:8], "big")
                 (out if buffer[0] == 1 else err).extend(buffer[8 : 8 + size])
                 del buffer[: 8 + size]
+        except OSError:
+            if not self._lost(session):
+                raise
         finally:
             attached.close()
             sock.close()
+        if self._lost(session):
+            # Lost while the command ran (`lose_session`): the service answers for the session, not for
+            # whatever the dying container made of the command (exec's "cannot exec in a stopped state").
+            raise ApiError(404, "ResourceNotFoundException", f"session {session.id} is gone")
         try:
             code = self._api.exec_inspect(exec_id).get("ExitCode")
         except docker.errors.APIError:
             code = None
         return (code if isinstance(code, int) else 137), bytes(out), bytes(err)
+
+    def _lost(self, session: Session) -> bool:
+        with self._lock:
+            return session.id not in self.sessions
 
     def _files(self, session: Session, request: dict[str, Any]) -> dict[str, Any]:
         code, out, err = self.exec(session, ["python3", "-I", "-c", _FILES_HELPER], json.dumps(request).encode())
