@@ -14,7 +14,7 @@ import sys
 from typing import Any, cast
 
 from gateway.app import open_gateway
-from gateway.cli._common import FLEET_READY_TIMEOUT_S, add_fleet_options, load_fleet_settings
+from gateway.cli._common import FLEET_READY_TIMEOUT_S, add_fleet_options, add_sandbox_option, load_fleet_settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.models import BedrockModelClient
 from gateway.orchestrator import Hooks, Mode, RunResult, ask
@@ -39,13 +39,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     parser.add_argument("--model", metavar="ID", default=None, help="Bedrock model id (env PTC_MODEL_ID; [model] id)")
     parser.add_argument("--mode", choices=("ptc", "classic"), default="ptc", help="default: ptc")
     parser.add_argument("--json", action="store_true", help="print {answer, stop, stats} as JSON on stdout")
-    parser.add_argument(
-        "--sandbox",
-        choices=("docker", "agentcore", "local-process"),
-        default=None,
-        help="sandbox backend (default: [sandbox] backend, docker; agentcore: [sandbox.agentcore]); "
-        "local-process is for tests only",
-    )
+    add_sandbox_option(parser)
     parser.add_argument("--show-code", action="store_true", help="print each program the model runs on stderr")
     parser.set_defaults(handler=_ask)
 
@@ -56,10 +50,6 @@ def _err(text: str) -> None:
 
 async def _ask(args: argparse.Namespace) -> int:
     settings = await load_fleet_settings(args)
-    if args.sandbox is not None:
-        settings = settings.model_copy(
-            update={"sandbox": settings.sandbox.model_copy(update={"backend": args.sandbox})}
-        )
     model = BedrockModelClient.from_settings(settings.model, model_id=args.model)
     mode = cast(Mode, args.mode)
     as_json: bool = args.json

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from gateway.app import open_gateway
-from gateway.cli._common import add_fleet_options, load_fleet_settings
+from gateway.cli._common import add_fleet_options, add_sandbox_option, load_fleet_settings
 from gateway.errors import ConfigError
 from gateway.proxy import open_proxy, serve_proxy
 
@@ -33,13 +33,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     add_fleet_options(parser)
     parser.add_argument("--host", default=None, help="bind address (default: [proxy] host, 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: [proxy] port, 8080; 0 picks one)")
-    parser.add_argument(
-        "--sandbox",
-        choices=("docker", "agentcore", "local-process"),
-        default=None,
-        help="sandbox backend (default: [sandbox] backend, docker; agentcore: [sandbox.agentcore]); "
-        "local-process is for tests only",
-    )
+    add_sandbox_option(parser)
     parser.set_defaults(handler=_proxy)
 
 
@@ -48,10 +42,6 @@ async def _proxy(args: argparse.Namespace) -> int:
     updates = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     proxy = settings.proxy.model_copy(update=updates)
     settings = settings.model_copy(update={"proxy": proxy})
-    if args.sandbox is not None:
-        settings = settings.model_copy(
-            update={"sandbox": settings.sandbox.model_copy(update={"backend": args.sandbox})}
-        )
     if not proxy.api_keys and proxy.host not in _LOOPBACK:
         raise ConfigError(
             f"the proxy would listen on {proxy.host} without API keys: set PTC_API_KEYS (comma-separated) "

@@ -14,7 +14,7 @@ import anyio
 import anyio.to_thread
 
 from gateway.app import open_gateway
-from gateway.cli._common import FLEET_READY_TIMEOUT_S, add_fleet_options, load_fleet_settings
+from gateway.cli._common import FLEET_READY_TIMEOUT_S, add_fleet_options, add_sandbox_option, load_fleet_settings
 from gateway.errors import ConfigError
 from gateway.executor import ExecutionResult
 from gateway.policy import AskFn
@@ -46,13 +46,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     parser.add_argument(
         "--timeout", type=float, default=None, metavar="SECONDS", help="override [limits] execution_timeout_s"
     )
-    parser.add_argument(
-        "--sandbox",
-        choices=("docker", "agentcore", "local-process"),
-        default=None,
-        help="sandbox backend (default: [sandbox] backend, docker; agentcore: [sandbox.agentcore]); "
-        "local-process is for tests only",
-    )
+    add_sandbox_option(parser)
     parser.add_argument(
         "--yes",
         action="store_true",
@@ -75,10 +69,7 @@ async def _run(args: argparse.Namespace) -> int:
     settings = await load_fleet_settings(args)
     code = await _read_code(args.file)
     # One execution: a warm pool would only start containers nobody uses.
-    sandbox: dict[str, Any] = {"pool_size": 0}
-    if args.sandbox is not None:
-        sandbox["backend"] = args.sandbox
-    updates: dict[str, Any] = {"sandbox": settings.sandbox.model_copy(update=sandbox)}
+    updates: dict[str, Any] = {"sandbox": settings.sandbox.model_copy(update={"pool_size": 0})}
     if args.timeout is not None:
         updates["limits"] = settings.limits.model_copy(update={"execution_timeout_s": args.timeout})
     settings = settings.model_copy(update=updates)

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 
-from gateway.cli._common import STOP_SIGNALS, add_fleet_options, load_fleet_settings
+from gateway.cli._common import STOP_SIGNALS, add_fleet_options, add_sandbox_option, load_fleet_settings
 from gateway.config import ServeSettings
 from gateway.server import open_server, serve_http, serve_stdio, transport_security
 
@@ -35,13 +35,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:  # pyright: i
     parser.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default 8765; 0 picks a free one)")
     parser.add_argument("--tool-name", default=None, help="name of the one tool (default execute_code)")
-    parser.add_argument(
-        "--sandbox",
-        choices=("docker", "agentcore", "local-process"),
-        default=None,
-        help="sandbox backend (default: [sandbox] backend, docker; agentcore: [sandbox.agentcore]); "
-        "local-process is for tests only",
-    )
+    add_sandbox_option(parser)
     parser.set_defaults(handler=_serve, handles_signals=True)
 
 
@@ -61,10 +55,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if token and not settings.serve.auth_token:
         overrides["auth_token"] = token
     serve = ServeSettings.model_validate({**settings.serve.model_dump(), **overrides})
-    sandbox = settings.sandbox
-    if args.sandbox is not None:
-        sandbox = sandbox.model_copy(update={"backend": args.sandbox})
-    settings = settings.model_copy(update={"serve": serve, "sandbox": sandbox})
+    settings = settings.model_copy(update={"serve": serve})
     if serve.transport == "http":
         transport_security(serve)  # refuse an unsafe bind before starting anything
 

@@ -35,12 +35,29 @@ def add_fleet_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_sandbox_option(parser: argparse.ArgumentParser) -> None:
+    """`--sandbox BACKEND`, which `load_fleet_settings` applies over `[sandbox] backend`."""
+    parser.add_argument(
+        "--sandbox",
+        choices=("docker", "agentcore", "local-process"),
+        default=None,
+        help="sandbox backend (default: [sandbox] backend, docker; agentcore: [sandbox.agentcore]); "
+        "local-process is for tests only",
+    )
+
+
 async def load_fleet_settings(args: argparse.Namespace) -> GatewaySettings:
     """The settings `--config` / `--servers` name, read in a worker thread (file I/O is blocking).
+
+    A `--sandbox` choice (`add_sandbox_option`) replaces `[sandbox] backend`.
 
     Raises:
         ConfigError: a file is missing or invalid (the message names the file and key).
     """
-    return await anyio.to_thread.run_sync(
+    settings = await anyio.to_thread.run_sync(
         functools.partial(load_settings, config_file=args.config, servers_file=args.servers)
     )
+    backend: str | None = getattr(args, "sandbox", None)
+    if backend is not None:
+        settings = settings.model_copy(update={"sandbox": settings.sandbox.model_copy(update={"backend": backend})})
+    return settings
