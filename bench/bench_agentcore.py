@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
+from bench._stats import summary_ms  # noqa: E402
 from gateway.config import ExecutionLimits, SandboxSettings  # noqa: E402
 from gateway.executor import Executor  # noqa: E402
 from gateway.sandbox import AgentCoreSandboxBackend  # noqa: E402
@@ -64,21 +64,6 @@ print(json.dumps(time.perf_counter() - t))
 """
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def summary_ms(values: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50_ms": round(pct(values, 0.50) * 1000, 1),
-        "p95_ms": round(pct(values, 0.95) * 1000, 1),
-        "mean_ms": round(statistics.fmean(values) * 1000, 1),
-        "min_ms": round(min(values) * 1000, 1),
-    }
-
-
 def endpoint_round_trips(n: int) -> dict[str, dict[str, float]]:
     client: Any = boto3.client("bedrock-agentcore", config=Config(retries={"total_max_attempts": 1}))
     session = client.start_code_interpreter_session(codeInterpreterIdentifier=CI)["sessionId"]
@@ -96,7 +81,7 @@ def endpoint_round_trips(n: int) -> dict[str, dict[str, float]]:
                 )
                 list(response["stream"])
                 laps.append(time.perf_counter() - began)
-            out[label] = summary_ms(laps)
+            out[label] = summary_ms(laps, digits=1, samples=False)
     finally:
         client.stop_code_interpreter_session(codeInterpreterIdentifier=CI, sessionId=session)
         client.close()
@@ -122,7 +107,10 @@ async def measure_connect_back(args: argparse.Namespace) -> dict[str, Any]:
         await execute(backend, "print(1)")
         laps = json.loads(await execute(backend, SEQUENTIAL.format(n=args.calls * 10)))
         gathers = [json.loads(await execute(backend, GATHER)) for _ in range(args.gathers)]
-    return {"sequential_call": summary_ms(laps), "gather_100": summary_ms(gathers)}
+    return {
+        "sequential_call": summary_ms(laps, digits=1, samples=False),
+        "gather_100": summary_ms(gathers, digits=1, samples=False),
+    }
 
 
 async def measure(endpoint: Endpoint, args: argparse.Namespace) -> dict[str, Any]:
@@ -132,7 +120,7 @@ async def measure(endpoint: Endpoint, args: argparse.Namespace) -> dict[str, Any
         await execute(backend, "print(1)")  # warm-up: boto3 client, image pages
         invokes_before = endpoint.count("tools/invoke")
         laps = json.loads(await execute(backend, SEQUENTIAL.format(n=args.calls)))
-        results["sequential_call"] = summary_ms(laps)
+        results["sequential_call"] = summary_ms(laps, digits=1, samples=False)
         results["sequential_api_calls_per_execution"] = endpoint.count("tools/invoke") - invokes_before
 
         gathers: list[float] = []
@@ -142,7 +130,7 @@ async def measure(endpoint: Endpoint, args: argparse.Namespace) -> dict[str, Any
             gathers.append(json.loads(await execute(backend, GATHER)))
             after = endpoint.count("tools/invoke", "executeCommand") + endpoint.count("tools/invoke", "writeFiles")
             channel_calls.append(after - before)
-        results["gather_100"] = summary_ms(gathers)
+        results["gather_100"] = summary_ms(gathers, digits=1, samples=False)
         # Per execution: the session-start calls (writeFiles, hello poll) are in this count too.
         results["gather_100_invokes_per_execution"] = channel_calls
 
@@ -152,7 +140,7 @@ async def measure(endpoint: Endpoint, args: argparse.Namespace) -> dict[str, Any
             sandbox = await backend.acquire()
             starts.append(time.perf_counter() - began)
             await sandbox.aclose()
-        results["cold_start"] = summary_ms(starts)
+        results["cold_start"] = summary_ms(starts, digits=1, samples=False)
     return results
 
 

@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._stats import summary_ms  # noqa: E402
 from tests.bedrock.endpoint import Reply, Turn, run_endpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,20 +42,6 @@ KEY = "bench-key"
 MODEL = "claude-haiku-4-5"
 BEDROCK_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 GOAL_MS = 3.0
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def summary_ms(values: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50_ms": round(pct(values, 0.50) * 1000, 3),
-        "p95_ms": round(pct(values, 0.95) * 1000, 3),
-        "mean_ms": round(statistics.fmean(values) * 1000, 3),
-    }
 
 
 def model(turn: Turn) -> Reply:
@@ -140,8 +126,11 @@ def run(url: str, n: int) -> dict[str, Any]:
                         proxied_ttft.append(time.perf_counter() - t0)
                         first = False
     return {
-        "non_streaming": {"direct": summary_ms(direct), "proxy": summary_ms(proxied)},
-        "time_to_first_token": {"direct": summary_ms(direct_ttft), "proxy": summary_ms(proxied_ttft)},
+        "non_streaming": {"direct": summary_ms(direct, samples=False), "proxy": summary_ms(proxied, samples=False)},
+        "time_to_first_token": {
+            "direct": summary_ms(direct_ttft, samples=False),
+            "proxy": summary_ms(proxied_ttft, samples=False),
+        },
     }
 
 

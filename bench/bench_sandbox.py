@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcp import Client, StdioServerParameters  # noqa: E402
 
+from bench._stats import pct, summary_ms  # noqa: E402
 from bridge.protocol import FrameDecoder, encode_frame, new_nonce  # noqa: E402
 from gateway.app import open_gateway  # noqa: E402
 from gateway.config import ExecutionLimits, GatewaySettings, SandboxSettings, StdioServerConfig  # noqa: E402
@@ -48,22 +49,6 @@ from tests.servers import everything_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEEP_SERVER = StdioServerConfig(command=sys.executable, args=[str(ROOT / "bench" / "_sleep_server.py")])
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def summary_ms(values: list[float]) -> dict[str, Any]:
-    return {
-        "n": len(values),
-        "p50_ms": round(pct(values, 0.50) * 1000, 3),
-        "p95_ms": round(pct(values, 0.95) * 1000, 3),
-        "mean_ms": round(statistics.fmean(values) * 1000, 3),
-        "min_ms": round(min(values) * 1000, 3),
-        "samples_ms": [round(v * 1000, 3) for v in values],  # for bench/plot.py's distributions
-    }
 
 
 async def until_started(backend: DockerSandboxBackend) -> float:

@@ -43,6 +43,7 @@ from bench_fleet_connect import five_servers  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 
+from bench._stats import summary_ms  # noqa: E402
 from gateway.config import StdioServerConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,22 +61,6 @@ GATHER_20 = (
 FIVE_CALLS = (
     "import asyncio\nr = await asyncio.gather(*(everything.echo(message=str(i)) for i in range(5)))\nprint(len(r))"
 )
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def summary_ms(values: list[float]) -> dict[str, Any]:
-    return {
-        "n": len(values),
-        "p50_ms": round(pct(values, 0.50) * 1000, 2),
-        "p95_ms": round(pct(values, 0.95) * 1000, 2),
-        "mean_ms": round(statistics.fmean(values) * 1000, 2),
-        "min_ms": round(min(values) * 1000, 2),
-        "samples_ms": [round(v * 1000, 3) for v in values],
-    }
 
 
 def servers_json(servers: dict[str, StdioServerConfig], path: Path) -> Path:
@@ -206,23 +191,23 @@ async def bench_latency(workdir: Path, image: str, n: int) -> dict[str, Any]:
             await direct.call_tool("echo", {"message": "x"})
             return time.perf_counter() - began
 
-        out["direct_sdk_call"] = summary_ms(await paced(n, direct_call))
+        out["direct_sdk_call"] = summary_ms(await paced(n, direct_call), digits=2)
 
     async with stdio_gateway(servers, env) as client:
         await wait_listed(client, "async def echo")
-        out["stdio_trivial"] = summary_ms(await paced(n, lambda: execute(client, TRIVIAL)))
-        out["stdio_one_call"] = summary_ms(await paced(n, lambda: execute(client, ONE_CALL)))
-        out["stdio_gather_20"] = summary_ms(await paced(n, lambda: execute(client, GATHER_20)))
+        out["stdio_trivial"] = summary_ms(await paced(n, lambda: execute(client, TRIVIAL)), digits=2)
+        out["stdio_one_call"] = summary_ms(await paced(n, lambda: execute(client, ONE_CALL)), digits=2)
+        out["stdio_gather_20"] = summary_ms(await paced(n, lambda: execute(client, GATHER_20)), digits=2)
 
     async with http_gateway(servers, env) as (url, _), http_client(url) as client:
         await wait_listed(client, "async def echo")
-        out["http_trivial"] = summary_ms(await paced(n, lambda: execute(client, TRIVIAL)))
+        out["http_trivial"] = summary_ms(await paced(n, lambda: execute(client, TRIVIAL)), digits=2)
 
     # Same program, no warm pool: every execution starts its container.
     cold_env = gateway_env(workdir, image, PTC_SANDBOX__POOL_SIZE="0")
     async with stdio_gateway(servers, cold_env) as client:
         await wait_listed(client, "async def echo")
-        out["stdio_trivial_cold"] = summary_ms(await paced(max(5, n // 3), lambda: execute(client, TRIVIAL)))
+        out["stdio_trivial_cold"] = summary_ms(await paced(max(5, n // 3), lambda: execute(client, TRIVIAL)), digits=2)
     return out
 
 
@@ -285,7 +270,7 @@ async def clients_loop(url: str, clients: int, duration_s: float) -> dict[str, A
         for _ in range(clients):
             tg.start_soon(one_client)
     wall = time.perf_counter() - began
-    row = summary_ms(latencies) if latencies else {"n": 0}
+    row = summary_ms(latencies, digits=2) if latencies else {"n": 0}
     row.update({"clients": clients, "failures": failures, "wall_s": round(wall, 2)})
     row["throughput_per_s"] = round(len(latencies) / wall, 2)
     return row
